@@ -1,0 +1,5 @@
+"""`python -m translate` (and `accelerate launch -m translate ...`) runs the CLI."""
+
+from translate.cli import main
+
+main()

@@ -1,0 +1,152 @@
+"""Reading and writing images: every file becomes 8-bit RGB, whatever mode it was saved in.
+
+Models only ever see RGB, so the odd modes (16-bit greyscale scans, palette PNGs with
+transparency, CMYK JPEGs from print workflows, phone photos rotated by EXIF) are normalised here,
+once, instead of surprising a network later. torch is imported lazily, in the tensor helpers only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from translate.atomic import atomic_path
+from translate.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+_SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+_WITH_ALPHA = {"RGBA", "RGBa", "LA", "La", "PA"}
+_ORIENTATION_TAG = 0x0112
+_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}  # rotated by 90 or 270 degrees: width and height swap
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """True when the name has one of IMAGE_EXTENSIONS, in any letter case."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def load_image(path: str | os.PathLike) -> Image.Image:
+    """Decode `path` fully into an upright 8-bit RGB image, or raise one-line DataError."""
+    try:
+        with Image.open(path) as opened:
+            opened.load()  # decode now, so truncated files fail here and not inside a worker
+            image = _upright(opened)
+            return _to_rgb(image)
+    except DataError:
+        raise
+    except UnidentifiedImageError:
+        reason = "unknown format or not an image"
+    except FileNotFoundError:
+        reason = "file not found"
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        reason = _short(exc)
+    raise DataError(f"{path}: not a readable image ({reason})")
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) as load_image will return it, read from the header without decoding pixels."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            try:
+                orientation = image.getexif().get(_ORIENTATION_TAG)
+            except Exception:  # a broken EXIF block is ignored, as load_image ignores it
+                orientation = None
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not a readable image (unknown format or not an image)") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path}: not a readable image ({_short(exc)})") from None
+    return (height, width) if orientation in _SWAPPING_ORIENTATIONS else (width, height)
+
+
+def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike) -> None:
+    """Write atomically (a crash never leaves half a file); format from the suffix; parents created."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(_as_uint8(image))
+    target = Path(path)
+    if target.suffix.lower() in (".jpg", ".jpeg") and image.mode not in ("RGB", "L", "CMYK"):
+        image = _to_rgb(image)  # JPEG has no alpha channel
+    try:
+        with atomic_path(target) as tmp:
+            options = {"quality": 95} if target.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+            image.save(tmp, **options)
+    except (ValueError, KeyError) as exc:  # Pillow's answer to an unknown suffix
+        raise DataError(f"{target}: cannot save an image here ({_short(exc)})") from None
+
+
+def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
+    """A CHW (C = 1 or 3) or HW float tensor in [-1, 1] -> 8-bit image; out-of-range values are clamped."""
+    t = tensor.detach().float().cpu()
+    if t.ndim == 3 and t.shape[0] in (1, 3):
+        t = t[0] if t.shape[0] == 1 else t.permute(1, 2, 0)
+    elif t.ndim != 2:
+        raise ValueError(f"expected a CHW tensor (C = 1 or 3) or an HW tensor, got shape {tuple(t.shape)}")
+    pixels = ((t.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(dtype=_torch().uint8).numpy()
+    return Image.fromarray(pixels)
+
+
+def image_to_tensor(image: Image.Image | np.ndarray) -> torch.Tensor:
+    """An 8-bit RGB image (or HxWx3 uint8 array) -> CHW float tensor in [-1, 1], as the transforms give."""
+    array = np.asarray(_to_rgb(image) if isinstance(image, Image.Image) else image, dtype=np.uint8)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    # The same float32 arithmetic as albumentations' Normalize(0.5, 0.5), so both agree bit for bit.
+    scaled = (array.transpose(2, 0, 1).astype(np.float32) - np.float32(127.5)) * np.float32(1 / 127.5)
+    return _torch().from_numpy(np.ascontiguousarray(scaled))
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; a corrupt EXIF block is not worth refusing the picture for."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:
+        return image
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in _SIXTEEN_BIT:
+        # Scale the full 16-bit range down instead of clipping, which would make most scans white.
+        values = np.clip(np.asarray(image).astype(np.int64), 0, 65535)
+        grey = ((values * 255 + 32767) // 65535).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+        if values.size and values.min() >= 0.0 and values.max() <= 1.0:
+            values = values * 255.0  # float images in [0, 1]; anything else is read as 0..255
+        return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8)).convert("RGB")
+    if mode in _WITH_ALPHA or (mode == "P" and "transparency" in image.info):
+        # Transparent pixels become white, so a sketch with a transparent background stays readable.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV and whatever Pillow can convert
+
+
+def _as_uint8(array: np.ndarray) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
+    raise TypeError(f"save_image expects a uint8 array, got {array.dtype}")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."

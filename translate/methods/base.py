@@ -1,0 +1,85 @@
+"""The plug-in contract between a method (CycleGAN, pix2pix, ...) and the shared engine.
+
+A method says which networks it has, how one batch updates them, what its sample grid shows,
+and which generators it exports. The engine (translate/engine/trainer.py) does everything else:
+device placement and distribution through Accelerate, the loop, learning-rate schedule,
+checkpoints, resume, logs and samples. No method contains a training loop.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+from torch.utils.data import Dataset
+
+from translate.config import TrainConfig
+
+Losses = dict[str, torch.Tensor]
+SampleGrid = tuple[list[list[torch.Tensor]], list[str]]
+
+
+def set_requires_grad(flag: bool, *nets: nn.Module) -> None:
+    """Freeze or unfreeze networks; discriminators are frozen while the generators step."""
+    for net in nets:
+        net.requires_grad_(flag)
+
+
+class Method(ABC):
+    """Base class of a training method.
+
+    Subclasses build their networks in `__init__` as attributes named in `network_names`; the
+    engine then replaces each attribute with its Accelerate-prepared version (each network on its
+    own: one module holding G and D breaks DDP), and calls `configure_optimizers`.
+    """
+
+    network_names: ClassVar[tuple[str, ...]]
+
+    def __init__(self, config: TrainConfig, accelerator: Accelerator) -> None:
+        self.config = config
+        self.accelerator = accelerator
+
+    @property
+    def networks(self) -> dict[str, nn.Module]:
+        return {name: getattr(self, name) for name in self.network_names}
+
+    @abstractmethod
+    def build_dataset(self) -> Dataset:
+        """The training data set; items are dicts of tensors the method's `train_step` understands."""
+
+    @abstractmethod
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers over the (already prepared) networks; stored by the engine as `self.optimizers`."""
+
+    @abstractmethod
+    def train_step(self, batch: dict[str, Any]) -> Losses:
+        """Update every network once on `batch` and return detached losses for logging."""
+
+    @abstractmethod
+    def sample_grid(self, batch: dict[str, Any]) -> SampleGrid:
+        """Rows of images (one row per example) and column labels for the sample PNG."""
+
+    @abstractmethod
+    def exports(self) -> dict[str, tuple[nn.Module, dict[str, Any]]]:
+        """Generators to export at the end: name -> (network, config needed to rebuild it)."""
+
+    def lr_factor(self, step: int, total_steps: int) -> float:
+        """Multiplier of the base learning rate: constant, then linear decay to 0 (the papers' schedule)."""
+        decay_start = int(total_steps * self.config.decay_from)
+        if step < decay_start:
+            return 1.0
+        return max(0.0, 1.0 - (step - decay_start) / max(1, total_steps - decay_start))
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """Tensors beyond networks and optimizers that an exact resume needs (image pools, ...)."""
+        return {}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what `extra_state` returned."""
+        return None
+
+    def unwrap(self, net: nn.Module) -> nn.Module:
+        return self.accelerator.unwrap_model(net)

@@ -1,0 +1,140 @@
+"""CycleGAN (Zhu et al., ICCV 2017): unpaired translation with two generators and cycle consistency.
+
+Naming is by direction rather than the reference code's G_A/D_A: `g_ab` maps A to B, `d_b` judges
+whether an image belongs to B. Losses and weights follow the paper and its reference code: LSGAN by
+default, cycle L1 weighted by `lambda_cycle` (10), identity L1 weighted by
+`lambda_cycle * lambda_identity` (0.5), discriminators trained on a pool of 50 past fakes with
+their loss halved.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from translate.config import CycleGANConfig
+from translate.losses import GANLoss, gradient_penalty
+from translate.methods.base import Losses, Method, SampleGrid, set_requires_grad
+from translate.methods.image_pool import ImagePool
+from translate.nets.builders import build_discriminator, build_generator
+
+
+def generator_spec(config: CycleGANConfig) -> dict[str, Any]:
+    """Everything `build_generator` needs; stored in exported models so they rebuild themselves."""
+    return {
+        "name": config.generator,
+        "in_channels": 3,
+        "out_channels": 3,
+        "ngf": config.ngf,
+        "norm": config.norm,
+        "dropout": False,
+    }
+
+
+class CycleGAN(Method):
+    network_names = ("g_ab", "g_ba", "d_a", "d_b")
+    config: CycleGANConfig
+
+    def __init__(self, config: CycleGANConfig, accelerator) -> None:
+        super().__init__(config, accelerator)
+        spec = generator_spec(config)
+        self.g_ab = build_generator(**spec)
+        self.g_ba = build_generator(**spec)
+        self.d_a = build_discriminator(in_channels=3, ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm)
+        self.d_b = build_discriminator(in_channels=3, ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm)
+        self.gan_loss = GANLoss(config.gan_loss)
+        seed = config.seed + 1000 * accelerator.process_index
+        self.pool_a = ImagePool(config.pool_size, seed=seed)
+        self.pool_b = ImagePool(config.pool_size, seed=seed + 1)
+
+    def build_dataset(self) -> Dataset:
+        from translate.data.datasets import UnpairedDataset
+        from translate.data.demo import resolve_domain
+        from translate.data.folders import find_images
+        from translate.data.transforms import train_transform
+
+        c = self.config
+        images_a, images_b = (find_images(resolve_domain(name)) for name in (c.a, c.b))
+        return UnpairedDataset(images_a, images_b, train_transform(c.size, c.load_size, flip=c.flip), seed=c.seed)
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        betas = (c.beta1, c.beta2)
+        g_params = itertools.chain(self.g_ab.parameters(), self.g_ba.parameters())
+        d_params = itertools.chain(self.d_a.parameters(), self.d_b.parameters())
+        return {
+            "g": torch.optim.Adam(g_params, lr=c.lr, betas=betas),
+            "d": torch.optim.Adam(d_params, lr=c.lr, betas=betas),
+        }
+
+    def train_step(self, batch: dict[str, Any]) -> Losses:
+        c = self.config
+        real_a, real_b = batch["a"], batch["b"]
+        opt_g, opt_d = self.optimizers["g"], self.optimizers["d"]
+
+        # Generators: fool both discriminators, close both cycles, leave in-domain images alone.
+        set_requires_grad(False, self.d_a, self.d_b)
+        fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
+        rec_a, rec_b = self.g_ba(fake_b), self.g_ab(fake_a)
+        losses: Losses = {
+            "G_ab": self.gan_loss.generator_loss(self.d_b(fake_b)),
+            "G_ba": self.gan_loss.generator_loss(self.d_a(fake_a)),
+            "cycle_a": F.l1_loss(rec_a, real_a) * c.lambda_cycle,
+            "cycle_b": F.l1_loss(rec_b, real_b) * c.lambda_cycle,
+        }
+        if c.lambda_identity > 0:
+            weight = c.lambda_cycle * c.lambda_identity
+            losses["idt_a"] = F.l1_loss(self.g_ba(real_a), real_a) * weight
+            losses["idt_b"] = F.l1_loss(self.g_ab(real_b), real_b) * weight
+        opt_g.zero_grad(set_to_none=True)
+        self.accelerator.backward(sum(losses.values()))
+        opt_g.step()
+
+        # Discriminators: real vs a mix of new and past fakes.
+        set_requires_grad(True, self.d_a, self.d_b)
+        opt_d.zero_grad(set_to_none=True)
+        losses["D_a"] = self._discriminator_loss(self.d_a, real_a, self.pool_a.query(fake_a))
+        losses["D_b"] = self._discriminator_loss(self.d_b, real_b, self.pool_b.query(fake_b))
+        self.accelerator.backward(losses["D_a"] + losses["D_b"])
+        opt_d.step()
+        return {name: value.detach() for name, value in losses.items()}
+
+    def _discriminator_loss(self, d, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        fake = fake.detach()
+        loss = self.gan_loss.discriminator_loss(d(real), d(fake))
+        if self.gan_loss.needs_gradient_penalty:
+            loss = loss + gradient_penalty(d, real, fake)
+        return loss
+
+    @torch.no_grad()
+    def sample_grid(self, batch: dict[str, Any]) -> SampleGrid:
+        real_a, real_b = batch["a"], batch["b"]
+        fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
+        rec_a, rec_b = self.g_ba(fake_b), self.g_ab(fake_a)
+        columns = [real_a, fake_b, rec_a, real_b, fake_a, rec_b]
+        rows = [[column[i] for column in columns] for i in range(real_a.shape[0])]
+        return rows, ["A", "A→B", "A→B→A", "B", "B→A", "B→A→B"]
+
+    def exports(self) -> dict[str, tuple[torch.nn.Module, dict[str, Any]]]:
+        c = self.config
+        base = {"method": "cyclegan", "generator": generator_spec(c), "size": c.size, "a": c.a, "b": c.b}
+        return {
+            "a2b": (self.unwrap(self.g_ab), base | {"direction": "a2b"}),
+            "b2a": (self.unwrap(self.g_ba), base | {"direction": "b2a"}),
+        }
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        state = {f"pool_a.{k}": v for k, v in self.pool_a.state_dict().items()}
+        return state | {f"pool_b.{k}": v for k, v in self.pool_b.state_dict().items()}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        for name, pool in (("pool_a", self.pool_a), ("pool_b", self.pool_b)):
+            prefix = f"{name}."
+            pool.load_state_dict(
+                {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)},
+                device=self.accelerator.device,
+            )

@@ -1,0 +1,77 @@
+"""Normalisation layers, weight init and checkpoint loading shared by all nets.
+
+Kept together because they encode the same reference convention (junyanz CycleGAN/pix2pix):
+which norm a name means, whether convs before it carry a bias, and which buffers old
+checkpoints carry that today's layers do not.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from translate.errors import ConfigError
+
+NORMS = ("instance", "batch", "none")
+_LEGACY_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+NormFactory = Callable[[int], nn.Module]
+
+
+def norm_layer(kind: str) -> NormFactory:
+    """Map a norm name to a `channels -> module` factory.
+
+    Instance norm has no affine params and no running stats (as in the reference), so in eval it
+    still normalises per image; "none" gives Identity so Sequential indices, and thus
+    state_dict keys, stay the same as with a real norm.
+    """
+    if kind == "instance":
+        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    if kind == "batch":
+        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if kind == "none":
+        return lambda channels: nn.Identity()
+    raise ConfigError(f"unknown norm {kind!r}: choose one of {', '.join(NORMS)}")
+
+
+def conv_bias(kind: str) -> bool:
+    """Convs followed by batch norm skip the bias (the norm's shift replaces it); others keep it."""
+    return kind != "batch"
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
+    """DCGAN/pix2pix init: conv and linear weights ~ N(0, std), batch-norm scale ~ N(1, std), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+def load_state_dict_compat(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """Strictly load a reference checkpoint, tolerating only stale InstanceNorm buffers.
+
+    PyTorch < 0.4 InstanceNorm kept running stats, so old reference .pth files carry
+    `running_mean`/`running_var`/`num_batches_tracked` our stat-free layers do not have. Those are
+    dropped; any other difference is a wrong model for the file and raises ConfigError.
+    """
+    own = model.state_dict()
+    prefix = "checkpoint does not fit the model:"
+    cleaned = {k: v for k, v in state_dict.items() if k in own or not k.endswith(_LEGACY_BUFFERS)}
+    missing = [k for k in own if k not in cleaned]
+    if missing:
+        raise ConfigError(f"{prefix} missing key {missing[0]!r} ({len(missing)} missing)")
+    unexpected = [k for k in cleaned if k not in own]
+    if unexpected:
+        raise ConfigError(f"{prefix} unexpected key {unexpected[0]!r} ({len(unexpected)} unexpected)")
+    for k, v in cleaned.items():
+        if v.shape != own[k].shape:
+            raise ConfigError(f"{prefix} {k!r} has shape {tuple(v.shape)}, the model expects {tuple(own[k].shape)}")
+    model.load_state_dict(cleaned, strict=True)

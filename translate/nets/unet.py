@@ -1,0 +1,76 @@
+"""U-Net generator of pix2pix, built recursively so state_dict keys match the reference
+(`model.model.1.model.3...`): each block wraps the next one between its down and up convs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from translate.nets.norms import conv_bias, norm_layer
+
+
+class UnetSkipConnectionBlock(nn.Module):
+    """down -> submodule -> up, with the block input concatenated to its output (except outermost)."""
+
+    def __init__(
+        self,
+        outer_ch: int,
+        inner_ch: int,
+        in_ch: int | None = None,
+        submodule: nn.Module | None = None,
+        outermost: bool = False,
+        innermost: bool = False,
+        norm: str = "batch",
+        dropout: bool = False,
+    ) -> None:
+        super().__init__()
+        self.outermost = outermost
+        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        down_conv = nn.Conv2d(in_ch or outer_ch, inner_ch, 4, stride=2, padding=1, bias=bias)
+        if outermost:
+            up_conv = nn.ConvTranspose2d(inner_ch * 2, outer_ch, 4, stride=2, padding=1)
+            layers = [down_conv, submodule, nn.ReLU(True), up_conv, nn.Tanh()]
+        elif innermost:
+            up_conv = nn.ConvTranspose2d(inner_ch, outer_ch, 4, stride=2, padding=1, bias=bias)
+            layers = [nn.LeakyReLU(0.2), down_conv, nn.ReLU(True), up_conv, make_norm(outer_ch)]
+        else:
+            up_conv = nn.ConvTranspose2d(inner_ch * 2, outer_ch, 4, stride=2, padding=1, bias=bias)
+            layers = [nn.LeakyReLU(0.2), down_conv, make_norm(inner_ch), submodule]
+            layers += [nn.ReLU(True), up_conv, make_norm(outer_ch)]
+            if dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.outermost:
+            return self.model(x)
+        # The reference's LeakyReLU is in-place and so also rewrites the skip; harmless, since the
+        # parent's ReLU follows the concat and ReLU(LeakyReLU(x)) == ReLU(x). Ours is not in-place.
+        return torch.cat([x, self.model(x)], 1)
+
+
+class UnetGenerator(nn.Module):
+    """U-Net with `num_downs` stride-2 stages: input sides must be multiples of 2**num_downs."""
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        num_downs: int = 8,
+        ngf: int = 64,
+        norm: str = "batch",
+        dropout: bool = False,
+    ) -> None:
+        super().__init__()
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
+        for _ in range(num_downs - 5):
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout)
+        for mult in (4, 2, 1):
+            block = UnetSkipConnectionBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm)
+        self.model = UnetSkipConnectionBlock(
+            out_channels, ngf, in_ch=in_channels, submodule=block, outermost=True, norm=norm
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
