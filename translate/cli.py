@@ -35,7 +35,11 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except TranslateError as exc:
-        typer.echo(f"Error: {exc}", err=True)
+        # An error raised in a DataLoader worker arrives wrapped in torch's multi-line report;
+        # its last line holds our message.
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        prefix = f"{type(exc).__module__}.{type(exc).__name__}: "
+        typer.echo(f"Error: {message.removeprefix(prefix)}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -82,9 +86,8 @@ def convert(
     with user_errors():
         from translate.inference.converter import convert_folder
 
-        report = convert_folder(
-            model, input, output, direction=direction.value if direction else None, overwrite=overwrite, device=device
-        )
+        chosen = direction.value if direction else None
+        report = convert_folder(model, input, output, direction=chosen, overwrite=overwrite, device=device)
         typer.echo(report.summary())
 
 

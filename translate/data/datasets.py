@@ -61,6 +61,7 @@ class UnpairedDataset(_SeededDataset):
         super().__init__(transform if transform is not None else eval_transform(), seed)
         self.paths_a = _as_paths(paths_a, "A")
         self.paths_b = _as_paths(paths_b, "B")
+        _check_readable(self.paths_a + self.paths_b)
 
     def __len__(self) -> int:
         return max(len(self.paths_a), len(self.paths_b))
@@ -200,6 +201,18 @@ def _as_paths(paths: Paths, what: str) -> list[Path]:
     if not found:
         raise DataError(f"no {what} images were given")
     return found
+
+
+def _check_readable(paths: Sequence[Path]) -> None:
+    """Read every header now: a bad file must stop a run before it starts, not hours into it."""
+    bad = []
+    for path in paths:
+        try:
+            image_size(path)
+        except DataError as exc:
+            bad.append(str(exc))
+    if bad:
+        raise DataError(f"{_n(bad, 'unreadable image')}: {_some(bad)}")
 
 
 def _by_key(root: Path) -> dict[str, Path]:
