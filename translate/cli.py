@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from translate.cli_datasets import datasets_app
+from translate.cli_evaluate import evaluate_app
 from translate.cli_options import command_from_config
 from translate.config import METHOD_CONFIGS, TrainConfig
 from translate.errors import TranslateError
@@ -27,6 +29,8 @@ app = typer.Typer(
 )
 train_app = typer.Typer(help="Train a model; see `translate train METHOD --help`.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(evaluate_app, name="evaluate")
 
 
 @contextlib.contextmanager
@@ -88,6 +92,25 @@ def convert(
 
         chosen = direction.value if direction else None
         report = convert_folder(model, input, output, direction=chosen, overwrite=overwrite, device=device)
+        typer.echo(report.summary())
+
+
+@app.command()
+def upscale(
+    model: Path = typer.Option(..., "--model", help="A super-resolution model folder, or an srresnet/srgan run."),
+    input: Path = typer.Option(..., "--input", help="Folder of images to upscale (searched recursively)."),
+    output: Path = typer.Option(..., "--output", help="Folder for the results (mirrors the input's layout)."),
+    tile: int = typer.Option(512, "--tile", help="Feed the network LR tiles of at most N x N px (0: whole images)."),
+    tile_overlap: int = typer.Option(32, "--tile-overlap", help="LR pixels of context around each tile (no seams)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace results that already exist."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+) -> None:
+    """Upscale every image in a folder with an SRResNet/SRGAN model, tile by tile within a memory bound."""
+    with user_errors():
+        from translate.inference.converter import convert_folder
+
+        options = {"overwrite": overwrite, "device": device, "tile": tile, "tile_overlap": tile_overlap}
+        report = convert_folder(model, input, output, require_upscaler=True, **options)
         typer.echo(report.summary())
 
 

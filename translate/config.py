@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from translate.errors import ConfigError
+from translate.nets.sizes import DISCOGAN_IMAGE_SIZES
 from translate.nets.sizes import GENERATORS as GENERATOR_CHOICES
 
 NORM_CHOICES = ("instance", "batch", "none")
 GAN_LOSS_CHOICES = ("vanilla", "lsgan", "hinge", "wgangp")
 PRECISION_CHOICES = ("no", "fp16", "bf16")
+DIRECTION_CHOICES = ("a2b", "b2a")
+RECON_CHOICES = ("mse", "l1")
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] | None = None, **extra: Any) -> Any:
@@ -108,7 +111,177 @@ class CycleGANConfig(ImageTranslationConfig):
     pool_size: int = option(50, "Past fakes kept to show the discriminators (0 turns the pool off).")
 
 
-METHOD_CONFIGS: dict[str, type[TrainConfig]] = {"cyclegan": CycleGANConfig}
+def redefault(base: type, name: str, default: Any) -> Any:
+    """Field `name` of dataclass `base` with another default (same help and choices), for a method
+    whose paper uses different defaults; dataclasses cannot change an inherited default otherwise."""
+    return field(default=default, metadata=base.__dataclass_fields__[name].metadata)
+
+
+@dataclass(kw_only=True)
+class Pix2PixConfig(ImageTranslationConfig):
+    """pix2pix (Isola et al. 2017): paired translation with a U-Net and a conditional PatchGAN."""
+
+    panel = "pix2pix"
+
+    data: str | None = option(None, "Folder of side-by-side A|B images (A left, B right). Or give --a and --b.")
+    a: str | None = option(None, "Folder of A images, paired with --b by relative path and name (any extension).")
+    b: str | None = option(None, "Folder of B images, paired with --a by relative path and name.")
+    direction: str = option("a2b", "Translate A to B (a2b) or B to A (b2a).", DIRECTION_CHOICES)
+    lambda_l1: float = option(100.0, "Weight of the L1 loss between output and target.")
+    dropout: bool = option(True, "Dropout in the generator: pix2pix's only source of noise.")
+    eval_mode: bool = option(
+        False,
+        "Convert with the generator in eval mode (dropout off, batch norm on running statistics). Off by "
+        "default, as in the paper: the reference test.py without --eval keeps the whole net in train mode.",
+    )
+    generator: str = redefault(ImageTranslationConfig, "generator", "unet256")
+    norm: str = redefault(ImageTranslationConfig, "norm", "batch")
+    gan_loss: str = redefault(ImageTranslationConfig, "gan_loss", "vanilla")
+
+    def validate(self) -> None:
+        super().validate()
+        folders = self.a is not None or self.b is not None
+        if self.data is not None and folders:
+            raise ConfigError("give either --data (side-by-side A|B images) or --a and --b (two folders), not both")
+        if self.data is None and (self.a is None or self.b is None):
+            given = "--a without --b" if self.a is not None else "--b without --a" if folders else "no data"
+            raise ConfigError(f"pix2pix needs --data DIR (side-by-side A|B) or both --a DIR and --b DIR; got {given}")
+
+
+@dataclass(kw_only=True)
+class DiscoGANConfig(TrainConfig):
+    """DiscoGAN (Kim et al. 2017): two encoder-decoders with a reconstruction loss, at 64x64 or 128x128.
+
+    Defaults follow the official SKTBrain/DiscoGAN code: GAN and feature-matching losses weighted
+    0.1 / 0.9, a reconstruction weight `rate` of 0.01 for the first 10000 steps and 0.5 after,
+    Adam with weight decay 1e-5 at a constant learning rate, batches of 64.
+    """
+
+    panel = "DiscoGAN"
+
+    a: str | None = option(None, "Domain A: a folder, a built-in domain or a catalog name (shoes...).", required=True)
+    b: str | None = option(None, "Domain B: a folder, a built-in domain or a catalog name (bags...).", required=True)
+    image_size: int = option(64, "Square size images are resized to (64 or 128); the networks take only this size.")
+    width: int = option(64, "Network width (filters in the first layer).")
+    flip: bool = option(False, "Random horizontal flips (the official code has none).")
+    recon_loss: str = option("mse", "Reconstruction loss, on [0, 1] pixels as in the official code.", RECON_CHOICES)
+    gan_curriculum: int = option(10000, "Steps that use --starting-rate before switching to --default-rate.")
+    starting_rate: float = option(0.01, "Reconstruction weight (rate) in the GAN curriculum; GAN terms get 1 - rate.")
+    default_rate: float = option(0.5, "Reconstruction weight (rate) after the GAN curriculum.")
+    gan_weight: float = option(0.1, "Weight of the adversarial loss within the GAN terms.")
+    fm_weight: float = option(0.9, "Weight of the feature-matching loss within the GAN terms.")
+    update_interval: int = option(
+        3,
+        "Of every N batches the first trains the discriminators and the rest the generators (official: 3); "
+        "1 trains both on every batch.",
+    )
+    weight_decay: float = option(1e-5, "Adam weight decay (L2) of all four networks.")
+    batch_size: int = redefault(TrainConfig, "batch_size", 64)
+    lr: float = redefault(TrainConfig, "lr", 2e-4)
+    beta1: float = redefault(TrainConfig, "beta1", 0.5)
+    beta2: float = redefault(TrainConfig, "beta2", 0.999)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.image_size not in DISCOGAN_IMAGE_SIZES:
+            sizes = " or ".join(map(str, DISCOGAN_IMAGE_SIZES))
+            raise ConfigError(f"--image-size {self.image_size} is not supported by DiscoGAN: choose {sizes}")
+        for name in ("width", "update_interval"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        for name in ("starting_rate", "default_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be between 0 and 1")
+        for name in ("gan_curriculum", "gan_weight", "fm_weight", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} cannot be negative")
+
+
+SR_SCALES = (2, 4, 8)
+CONTENT_LOSS_CHOICES = ("vgg", "mse")
+
+
+@dataclass(kw_only=True)
+class SRConfig(TrainConfig):
+    """Settings shared by SRResNet and SRGAN (Ledig et al. 2017); defaults follow the paper."""
+
+    panel = "Super-resolution"
+
+    hr: str | None = option(
+        None, "High-resolution images: a folder or a built-in domain name (LR is made from them).", required=True
+    )
+    lr_dir: str | None = option(
+        None, "Folder of real low-resolution images paired with --hr by name (HR must be exactly scale x LR)."
+    )
+    scale: int = option(4, "Upscaling factor: 2, 4 or 8.")
+    hr_size: int = option(96, "Side of the random HR crops (a multiple of --scale); LR crops are hr-size / scale.")
+    crops_per_image: int = option(16, "Random crops taken from each image per epoch.")
+    flip: bool = option(True, "Random horizontal and vertical flips.")
+    blocks: int = option(16, "Residual blocks in the generator.")
+    width: int = option(64, "Generator width (feature channels).")
+    batch_size: int = redefault(TrainConfig, "batch_size", 16)
+    lr: float = redefault(TrainConfig, "lr", 1e-4)
+    beta1: float = redefault(TrainConfig, "beta1", 0.9)
+    decay_from: float = option(
+        0.5, "Fraction of training after which the learning rate drops to a tenth (paper: 1e-4, then 1e-5)."
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        if self.scale not in SR_SCALES:
+            raise ConfigError(f"--scale {self.scale} is not supported: choose 2, 4 or 8")
+        if self.hr_size < 1 or self.hr_size % self.scale:
+            hint = max(self.scale, round(self.hr_size / self.scale) * self.scale)
+            raise ConfigError(
+                f"--hr-size {self.hr_size} must be a positive multiple of --scale {self.scale} (try --hr-size {hint})"
+            )
+        for name in ("width", "crops_per_image"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.blocks < 0:
+            raise ConfigError("--blocks cannot be negative")
+
+
+@dataclass(kw_only=True)
+class SRResNetConfig(SRConfig):
+    """SRResNet (Ledig et al. 2017): the super-resolution generator alone, trained with pixel MSE."""
+
+
+@dataclass(kw_only=True)
+class SRGANConfig(SRConfig):
+    """SRGAN (Ledig et al. 2017): SRResNet trained on VGG content loss plus an adversarial loss.
+
+    The paper starts from a trained SRResNet (--init) to avoid poor local optima.
+    """
+
+    panel = "SRGAN"
+
+    init: str | None = option(None, "Start the generator from an srresnet/srgan run folder or exported model.")
+    content_loss: str = option(
+        "vgg", "Content loss: VGG19 phi_5,4 features (the paper) or pixel MSE.", CONTENT_LOSS_CHOICES
+    )
+    vgg_weights: str | None = option(
+        None, "torchvision's vgg19-dcbb9e9d.pth (default: torch hub's cache; nothing is downloaded)."
+    )
+    lambda_adv: float = option(1e-3, "Weight of the adversarial loss.")
+    gan_loss: str = option("vanilla", "Adversarial loss.", GAN_LOSS_CHOICES)
+    ndf: int = option(64, "Discriminator width (filters in the first layer).")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.lambda_adv < 0:
+            raise ConfigError("--lambda-adv cannot be negative")
+        if self.ndf < 1:
+            raise ConfigError("--ndf must be at least 1")
+
+
+METHOD_CONFIGS: dict[str, type[TrainConfig]] = {
+    "cyclegan": CycleGANConfig,
+    "pix2pix": Pix2PixConfig,
+    "discogan": DiscoGANConfig,
+    "srresnet": SRResNetConfig,
+    "srgan": SRGANConfig,
+}
 METHOD_OF_CONFIG = {cls.__name__: name for name, cls in METHOD_CONFIGS.items()}
 
 C = TypeVar("C", bound=TrainConfig)

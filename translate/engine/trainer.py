@@ -10,7 +10,6 @@ its plot, a progress bar with ETA, and the export of the trained generators.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,9 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from translate.config import TrainConfig, save_settings
+from translate.data.transforms import seed_worker
 from translate.engine.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from translate.engine.progress import TrainingProgress
 from translate.errors import ConfigError
 from translate.methods.base import Method
 
@@ -86,7 +87,7 @@ class Trainer:
             drop_last=True,
             num_workers=config.workers,
             pin_memory=torch.cuda.is_available(),
-            worker_init_fn=_seed_worker,
+            worker_init_fn=seed_worker,
         )
         self.loader = self.accelerator.prepare(loader)
         for name in self.method.network_names:
@@ -145,8 +146,8 @@ class Trainer:
         nets = list(self.method.networks.values())
         running: dict[str, torch.Tensor] = {}
         count = 0
-        with _progress(acc.is_main_process) as progress:
-            task = progress.add_task("train", total=self.total_steps, completed=self.step, losses="")
+        every = min(config.sample_every, max(1, self.total_steps // 20))
+        with TrainingProgress(self.total_steps, self.step, acc.is_main_process, every) as progress:
             while self.step < self.total_steps:
                 epoch, skip = divmod(self.step, self.steps_per_epoch)
                 self.loader.set_epoch(epoch)
@@ -155,6 +156,7 @@ class Trainer:
                 loader = acc.skip_first_batches(self.loader, skip) if skip else self.loader
                 for batch in loader:
                     self._set_learning_rates()
+                    self.method.step = self.step
                     with acc.accumulate(*nets):
                         losses = self.method.train_step(batch)
                     self.step += 1
@@ -164,9 +166,10 @@ class Trainer:
                     if self.step % config.log_every == 0 or self.step == self.total_steps:
                         means = {k: acc.reduce(v / count, "mean").item() for k, v in running.items()}
                         self._log(epoch, means)
-                        progress.update(task, losses=_format_losses(means))
+                        progress.update(self.step, means)
                         running, count = {}, 0
-                    progress.update(task, completed=self.step)
+                    else:
+                        progress.update(self.step)
                     if self.step % config.sample_every == 0:
                         self._save_samples(samples)
                     if self.step % config.save_every == 0:
@@ -217,35 +220,3 @@ class Trainer:
                 save_model(net, spec, self.run.models / name)
         self.accelerator.wait_for_everyone()
         return self.run.models
-
-
-def _seed_worker(worker_id: int) -> None:
-    from translate.data.transforms import seed_worker
-
-    seed_worker(worker_id)
-
-
-def _format_losses(losses: dict[str, float]) -> str:
-    return " ".join(f"{k} {v:.3f}" for k, v in losses.items() if math.isfinite(v))
-
-
-def _progress(enabled: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[losses]}"),
-        disable=not enabled,
-    )

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from translate.errors import ConfigError, DataError
+from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling, is_upscaler, upscale_image
 
 
 @dataclass
@@ -58,6 +59,14 @@ def translate_image(net: torch.nn.Module, image: torch.Tensor, multiple: int) ->
     return net(x)[0, :, :h, :w]
 
 
+@torch.inference_mode()
+def translate_fixed(net: torch.nn.Module, image: torch.Tensor, size: int) -> torch.Tensor:
+    """For a generator that only takes `size` x `size` inputs (DiscoGAN): resize in, translate, resize back."""
+    _, h, w = image.shape
+    x = F.interpolate(image.unsqueeze(0), size=(size, size), mode="bicubic", antialias=True)
+    return F.interpolate(net(x), size=(h, w), mode="bicubic", antialias=True)[0].clamp(-1.0, 1.0)
+
+
 def convert_folder(
     model: Path,
     input_dir: Path,
@@ -66,6 +75,9 @@ def convert_folder(
     overwrite: bool = False,
     device: str = "auto",
     suffix: str = ".png",
+    tile: int | None = DEFAULT_TILE,
+    tile_overlap: int = DEFAULT_OVERLAP,
+    require_upscaler: bool = False,
 ) -> ConvertReport:
     from rich.progress import track
 
@@ -80,7 +92,15 @@ def convert_folder(
     paths = find_images(input_dir)
     dev = pick_device(device)
     net, spec = load_model(model, direction, dev)
+    if spec.get("eval_mode") is False:
+        # pix2pix as published: the reference test.py without --eval keeps the WHOLE net in train
+        # mode, so dropout stays on and batch norm uses each image's own statistics (one per batch).
+        net.train()
     multiple = size_multiple(spec["generator"]["name"])
+    upscaler = is_upscaler(spec)  # SRResNet/SRGAN: a larger output, made tile by tile (tiling.py)
+    if require_upscaler and not upscaler:
+        raise ConfigError(f"--model {model} is a {spec.get('method')} model, not a super-resolution one")
+    check_tiling(tile, tile_overlap)
     report = ConvertReport(output_dir)
     for path in track(paths, description="convert", transient=True):
         target = (output_dir / path.relative_to(input_dir)).with_suffix(suffix)
@@ -92,6 +112,11 @@ def convert_folder(
         except DataError:
             report.failed.append(str(path))
             continue
-        save_image(tensor_to_image(translate_image(net, image, multiple).float().cpu()), target)
+        if upscaler:
+            save_image(upscale_image(net, image, spec["scale"], tile, tile_overlap), target)
+        else:
+            fixed = spec.get("fixed_size")  # set by generators trained at a single size
+            result = translate_fixed(net, image, fixed) if fixed else translate_image(net, image, multiple)
+            save_image(tensor_to_image(result.float().cpu()), target)
         report.converted += 1
     return report

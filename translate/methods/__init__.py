@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 
 _METHODS = {
     "cyclegan": "translate.methods.cyclegan:CycleGAN",
+    "pix2pix": "translate.methods.pix2pix:Pix2Pix",
+    "discogan": "translate.methods.discogan:DiscoGAN",
+    "srresnet": "translate.methods.srgan:SRResNetMethod",
+    "srgan": "translate.methods.srgan:SRGANMethod",
 }
 
 

@@ -16,7 +16,8 @@ from accelerate import Accelerator
 from torch import nn
 from torch.utils.data import Dataset
 
-from translate.config import TrainConfig
+from translate.config import ImageTranslationConfig, TrainConfig
+from translate.losses import GANLoss, gradient_penalty
 
 Losses = dict[str, torch.Tensor]
 SampleGrid = tuple[list[list[torch.Tensor]], list[str]]
@@ -26,6 +27,28 @@ def set_requires_grad(flag: bool, *nets: nn.Module) -> None:
     """Freeze or unfreeze networks; discriminators are frozen while the generators step."""
     for net in nets:
         net.requires_grad_(flag)
+
+
+def generator_spec(config: ImageTranslationConfig, dropout: bool = False) -> dict[str, Any]:
+    """Everything `build_generator` needs; stored in exported models so they rebuild themselves."""
+    return {
+        "name": config.generator,
+        "in_channels": 3,
+        "out_channels": 3,
+        "ngf": config.ngf,
+        "norm": config.norm,
+        "dropout": dropout,
+    }
+
+
+def full_discriminator_loss(gan_loss: GANLoss, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """D's loss on real and fake inputs (fake is detached here), plus WGAN-GP's penalty when the
+    loss needs it: one place, so no method can forget the penalty."""
+    fake = fake.detach()
+    loss = gan_loss.discriminator_loss(d(real), d(fake))
+    if gan_loss.needs_gradient_penalty:
+        loss = loss + gradient_penalty(d, real, fake)
+    return loss
 
 
 class Method(ABC):
@@ -41,6 +64,10 @@ class Method(ABC):
     def __init__(self, config: TrainConfig, accelerator: Accelerator) -> None:
         self.config = config
         self.accelerator = accelerator
+        # The global step of the batch being trained: the engine sets it before every `train_step`
+        # (steps completed so far, so 0 for the first batch and the checkpoint's step after a resume).
+        # For schedules inside a step, such as DiscoGAN's loss curriculum or alternating updates.
+        self.step = 0
 
     @property
     def networks(self) -> dict[str, nn.Module]:

@@ -17,22 +17,18 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from translate.config import CycleGANConfig
-from translate.losses import GANLoss, gradient_penalty
-from translate.methods.base import Losses, Method, SampleGrid, set_requires_grad
+from translate.losses import GANLoss
+from translate.methods.base import (
+    Losses,
+    Method,
+    SampleGrid,
+    full_discriminator_loss,
+    generator_spec,
+    set_requires_grad,
+)
 from translate.methods.image_pool import ImagePool
+from translate.methods.unpaired import cycle_grid, direction_exports, unpaired_dataset
 from translate.nets.builders import build_discriminator, build_generator
-
-
-def generator_spec(config: CycleGANConfig) -> dict[str, Any]:
-    """Everything `build_generator` needs; stored in exported models so they rebuild themselves."""
-    return {
-        "name": config.generator,
-        "in_channels": 3,
-        "out_channels": 3,
-        "ngf": config.ngf,
-        "norm": config.norm,
-        "dropout": False,
-    }
 
 
 class CycleGAN(Method):
@@ -52,14 +48,10 @@ class CycleGAN(Method):
         self.pool_b = ImagePool(config.pool_size, seed=seed + 1)
 
     def build_dataset(self) -> Dataset:
-        from translate.data.datasets import UnpairedDataset
-        from translate.data.demo import resolve_domain
-        from translate.data.folders import find_images
         from translate.data.transforms import train_transform
 
         c = self.config
-        images_a, images_b = (find_images(resolve_domain(name)) for name in (c.a, c.b))
-        return UnpairedDataset(images_a, images_b, train_transform(c.size, c.load_size, flip=c.flip), seed=c.seed)
+        return unpaired_dataset(c.a, c.b, train_transform(c.size, c.load_size, flip=c.flip), c.seed)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -97,35 +89,19 @@ class CycleGAN(Method):
         # Discriminators: real vs a mix of new and past fakes.
         set_requires_grad(True, self.d_a, self.d_b)
         opt_d.zero_grad(set_to_none=True)
-        losses["D_a"] = self._discriminator_loss(self.d_a, real_a, self.pool_a.query(fake_a))
-        losses["D_b"] = self._discriminator_loss(self.d_b, real_b, self.pool_b.query(fake_b))
+        losses["D_a"] = full_discriminator_loss(self.gan_loss, self.d_a, real_a, self.pool_a.query(fake_a))
+        losses["D_b"] = full_discriminator_loss(self.gan_loss, self.d_b, real_b, self.pool_b.query(fake_b))
         self.accelerator.backward(losses["D_a"] + losses["D_b"])
         opt_d.step()
         return {name: value.detach() for name, value in losses.items()}
 
-    def _discriminator_loss(self, d, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        fake = fake.detach()
-        loss = self.gan_loss.discriminator_loss(d(real), d(fake))
-        if self.gan_loss.needs_gradient_penalty:
-            loss = loss + gradient_penalty(d, real, fake)
-        return loss
-
-    @torch.no_grad()
     def sample_grid(self, batch: dict[str, Any]) -> SampleGrid:
-        real_a, real_b = batch["a"], batch["b"]
-        fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
-        rec_a, rec_b = self.g_ba(fake_b), self.g_ab(fake_a)
-        columns = [real_a, fake_b, rec_a, real_b, fake_a, rec_b]
-        rows = [[column[i] for column in columns] for i in range(real_a.shape[0])]
-        return rows, ["A", "A→B", "A→B→A", "B", "B→A", "B→A→B"]
+        return cycle_grid(self.g_ab, self.g_ba, batch["a"], batch["b"])
 
     def exports(self) -> dict[str, tuple[torch.nn.Module, dict[str, Any]]]:
         c = self.config
         base = {"method": "cyclegan", "generator": generator_spec(c), "size": c.size, "a": c.a, "b": c.b}
-        return {
-            "a2b": (self.unwrap(self.g_ab), base | {"direction": "a2b"}),
-            "b2a": (self.unwrap(self.g_ba), base | {"direction": "b2a"}),
-        }
+        return direction_exports(self.unwrap(self.g_ab), self.unwrap(self.g_ba), base)
 
     def extra_state(self) -> dict[str, torch.Tensor]:
         state = {f"pool_a.{k}": v for k, v in self.pool_a.state_dict().items()}

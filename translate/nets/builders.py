@@ -6,6 +6,8 @@ imported from there by the methods that use them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from translate.errors import ConfigError
@@ -39,8 +41,24 @@ def build_generator(
     ngf: int = 64,
     norm: str = "instance",
     dropout: bool = False,
+    **extra: Any,
 ) -> nn.Module:
-    """A freshly initialised generator (N(0, 0.02) weights, as in the reference)."""
+    """A freshly initialised generator (N(0, 0.02) weights, as in the reference).
+
+    `name="discogan"` builds DiscoGAN's encoder-decoder instead; `extra` then carries its own
+    arguments (width, image_size, extra_layers), it ignores ngf/norm/dropout and keeps PyTorch's
+    default init, as the official code does.
+    """
+    if name == "discogan":
+        from translate.nets.discogan import DiscoGenerator
+
+        return DiscoGenerator(in_channels, out_channels, **extra)
+    if name == "srresnet":  # extra: scale, width, n_blocks; PyTorch's default init
+        from translate.nets.srresnet import SRResNet
+
+        return SRResNet(in_channels, out_channels, **extra)
+    if extra:
+        raise TypeError(f"generator {name} takes no argument(s) {', '.join(sorted(extra))}")
     kind, depth = _spec(name)
     _check_norm(norm)
     if kind == "resnet":

@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from translate.errors import ConfigError
-
-IMAGE_SIZES = (64, 128)
+from translate.nets.sizes import DISCOGAN_IMAGE_SIZES as IMAGE_SIZES
 
 
 def _widths(width: int, image_size: int) -> list[int]:

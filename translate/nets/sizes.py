@@ -15,6 +15,12 @@ GENERATORS = ("resnet9", "resnet6", "unet256", "unet128")
 _SPECS = {"resnet9": ("resnet", 9), "resnet6": ("resnet", 6), "unet256": ("unet", 8), "unet128": ("unet", 7)}
 
 
+# DiscoGAN's encoder-decoder is trained at one of these sizes and converts at exactly that size
+# (the converter resizes in and out); 32 is a side both its 64 and 128 variants map back to itself.
+DISCOGAN_IMAGE_SIZES = (64, 128)
+_FIXED_SIZE_MULTIPLES = {"discogan": 32, "srresnet": 1}  # SRResNet: any size (fully convolutional, no strides)
+
+
 def _spec(name: str) -> tuple[str, int]:
     if name not in _SPECS:
         raise ConfigError(f"unknown generator {name!r}: choose one of {', '.join(GENERATORS)}")
@@ -23,6 +29,8 @@ def _spec(name: str) -> tuple[str, int]:
 
 def size_multiple(generator_name: str) -> int:
     """Image sides the generator maps back to the same size: resnet 4, unet256 256, unet128 128."""
+    if generator_name in _FIXED_SIZE_MULTIPLES:
+        return _FIXED_SIZE_MULTIPLES[generator_name]
     kind, depth = _spec(generator_name)
     return 4 if kind == "resnet" else 2**depth
 

@@ -1,0 +1,27 @@
+"""Small builders shared by the end-to-end and learning tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from translate.cli import app
+from translate.data.demo import make_domain_images
+from translate.data.images import save_image
+
+
+def write_domain(
+    folder: Path, n: int, size: int, seed: int, mapping: Callable[[np.ndarray], np.ndarray] | None = None
+) -> Path:
+    """n generated landscapes (optionally mapped) as PNG files in `folder`."""
+    for i, image in enumerate(make_domain_images(n, size, seed, mapping)):
+        save_image(image, folder / f"{i:03d}.png")
+    return folder
+
+
+def cli(*args: str | Path):
+    """Run the CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
+    return CliRunner().invoke(app, [str(a) for a in args])

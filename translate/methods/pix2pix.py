@@ -1,0 +1,138 @@
+"""pix2pix (Isola et al., CVPR 2017): paired translation, a U-Net generator and a conditional PatchGAN.
+
+The discriminator sees the input and an output side by side (6 channels), so it judges whether the
+output fits *this* input; the L1 term (weight 100) pulls the output towards the target at low
+frequencies and leaves the GAN to add the sharp detail. As in the reference code: vanilla GAN loss,
+batch norm, dropout in the generator as its noise source, no image pool, and each step updates D
+first, then G against the updated D.
+
+Inference as published: the reference test.py without `--eval` keeps the whole generator in train
+mode (dropout on, batch norm on each image's own statistics). Exported models record `eval_mode`,
+and `translate convert` honours it; the sample grids of a run show what conversion will give.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from translate.config import Pix2PixConfig
+from translate.losses import GANLoss
+from translate.methods.base import (
+    Losses,
+    Method,
+    SampleGrid,
+    full_discriminator_loss,
+    generator_spec,
+    set_requires_grad,
+)
+from translate.nets.builders import build_discriminator, build_generator
+
+
+class Pix2Pix(Method):
+    network_names = ("g", "d")
+    config: Pix2PixConfig
+
+    def __init__(self, config: Pix2PixConfig, accelerator) -> None:
+        super().__init__(config, accelerator)
+        self.g = build_generator(**generator_spec(config, dropout=config.dropout))
+        # Conditional: D sees cat(input, output), so 3 + 3 channels.
+        self.d = build_discriminator(in_channels=6, ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm)
+        self.gan_loss = GANLoss(config.gan_loss)
+
+    def build_dataset(self) -> Dataset:
+        from translate.data.datasets import PairedDataset
+        from translate.data.demo import resolve_domain
+        from translate.data.transforms import train_transform
+
+        c = self.config
+        transform = train_transform(c.size, c.load_size, flip=c.flip, paired=True)
+        if c.data is not None:
+            return PairedDataset.from_side_by_side(resolve_domain(c.data), transform, c.direction, c.seed)
+        root_a, root_b = resolve_domain(c.a), resolve_domain(c.b)
+        return PairedDataset.from_folders(root_a, root_b, transform, c.direction, c.seed)
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        betas = (c.beta1, c.beta2)
+        return {
+            "g": torch.optim.Adam(self.g.parameters(), lr=c.lr, betas=betas),
+            "d": torch.optim.Adam(self.d.parameters(), lr=c.lr, betas=betas),
+        }
+
+    def train_step(self, batch: dict[str, Any]) -> Losses:
+        real_a, real_b = batch["a"], batch["b"]
+        opt_g, opt_d = self.optimizers["g"], self.optimizers["d"]
+        fake_b = self.g(real_a)
+        real_pair, fake_pair = torch.cat([real_a, real_b], 1), torch.cat([real_a, fake_b], 1)
+
+        # Discriminator: is this (input, output) pair real?
+        set_requires_grad(True, self.d)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d = full_discriminator_loss(self.gan_loss, self.d, real_pair, fake_pair)
+        self.accelerator.backward(loss_d)
+        opt_d.step()
+
+        # Generator: fool the updated D and stay close to the target.
+        set_requires_grad(False, self.d)
+        losses: Losses = {
+            "G_gan": self.gan_loss.generator_loss(self.d(fake_pair)),
+            "G_l1": F.l1_loss(fake_b, real_b) * self.config.lambda_l1,
+        }
+        opt_g.zero_grad(set_to_none=True)
+        self.accelerator.backward(losses["G_gan"] + losses["G_l1"])
+        opt_g.step()
+        losses["D"] = loss_d
+        return {name: value.detach() for name, value in losses.items()}
+
+    @torch.no_grad()
+    def sample_grid(self, batch: dict[str, Any]) -> SampleGrid:
+        real_a, real_b = batch["a"], batch["b"]
+        if self.config.eval_mode:
+            fake_b = self.g(real_a)  # the engine has put the networks in eval mode
+        else:
+            with reference_test_mode(self.unwrap(self.g), self.accelerator.device) as g:
+                # One image at a time, as conversion runs: batch norm then sees one image's statistics.
+                fake_b = torch.cat([g(real_a[i : i + 1]) for i in range(real_a.shape[0])])
+        columns = [real_a, fake_b, real_b]
+        rows = [[column[i] for column in columns] for i in range(real_a.shape[0])]
+        return rows, ["input", "output", "target"]
+
+    def exports(self) -> dict[str, tuple[nn.Module, dict[str, Any]]]:
+        c = self.config
+        spec = {
+            "method": "pix2pix",
+            "generator": generator_spec(c, dropout=c.dropout),
+            "size": c.size,
+            "direction": c.direction,
+            "eval_mode": c.eval_mode,
+            "data": c.data,
+            "a": c.a,
+            "b": c.b,
+        }
+        return {c.direction: (self.unwrap(self.g), spec)}
+
+
+@contextlib.contextmanager
+def reference_test_mode(net: nn.Module, device: torch.device) -> Iterator[nn.Module]:
+    """`net` as the reference test.py runs it without --eval (whole net in train mode), minus the
+    side effects that would change training: batch-norm running statistics and the random streams
+    are left exactly as they were, so a run gives the same weights whether or not it saves samples."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    was_training = net.training
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        try:
+            net.train()
+            for m in norms:
+                m.track_running_stats = False  # in train mode: batch statistics, running ones untouched
+            yield net
+        finally:
+            for m in norms:
+                m.track_running_stats = True
+            net.train(was_training)

@@ -1,0 +1,160 @@
+"""SRResNet and SRGAN (Ledig et al., CVPR 2017): single-image super-resolution on the shared engine.
+
+SRResNet is the generator trained alone on pixel MSE: the PSNR-oriented model, and SRGAN's
+starting point. SRGAN adds the SRGAN discriminator and trains the generator on a content loss
+(VGG19 phi_5,4 features by default, as the paper's SRGAN-VGG54) plus `lambda_adv` (1e-3) times the
+adversarial loss. Both use Adam(beta1 0.9) at 1e-4, dropping to 1e-5 for the second half of the
+run (`lr_factor`). Batches hold "a" (LR) and "b" (HR) from `translate.data.superres`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from translate.config import SRConfig, SRGANConfig
+from translate.errors import ConfigError
+from translate.inference.tiling import is_upscaler
+from translate.losses import GANLoss
+from translate.methods.base import Losses, Method, SampleGrid, full_discriminator_loss, set_requires_grad
+from translate.nets.builders import build_generator
+
+_ARCHITECTURE = ("scale", "width", "n_blocks")
+
+
+def sr_generator_spec(config: SRConfig) -> dict[str, Any]:
+    """Everything `build_generator` needs; stored in exported models so they rebuild themselves."""
+    return {
+        "name": "srresnet",
+        "in_channels": 3,
+        "out_channels": 3,
+        "scale": config.scale,
+        "width": config.width,
+        "n_blocks": config.blocks,
+    }
+
+
+class SRResNetMethod(Method):
+    """The generator alone, on pixel MSE."""
+
+    network_names = ("g",)
+    config: SRConfig
+
+    def __init__(self, config: SRConfig, accelerator) -> None:
+        super().__init__(config, accelerator)
+        self.g = build_generator(**sr_generator_spec(config))
+
+    def build_dataset(self) -> Dataset:
+        from translate.data.superres import superres_dataset
+
+        c = self.config
+        return superres_dataset(c.hr, c.lr_dir, c.scale, c.hr_size, c.flip, c.seed, c.crops_per_image)
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        return {"g": torch.optim.Adam(self.g.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))}
+
+    def lr_factor(self, step: int, total_steps: int) -> float:
+        """The paper's step schedule: the base rate (1e-4), then a tenth of it (1e-5) from `decay_from` on."""
+        return 1.0 if step < int(total_steps * self.config.decay_from) else 0.1
+
+    def train_step(self, batch: dict[str, Any]) -> Losses:
+        opt = self.optimizers["g"]
+        loss = F.mse_loss(self.g(batch["a"]).float(), batch["b"].float())
+        opt.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        opt.step()
+        return {"mse": loss.detach()}
+
+    @torch.no_grad()
+    def sample_grid(self, batch: dict[str, Any]) -> SampleGrid:
+        lr, hr = batch["a"], batch["b"]
+        sr = self.g(lr)
+        rows = [[lr[i], sr[i], hr[i]] for i in range(lr.shape[0])]
+        return rows, ["LR", "SR", "HR"]  # the grid upscales LR (nearest) to the row's size
+
+    def exports(self) -> dict[str, tuple[nn.Module, dict[str, Any]]]:
+        c = self.config
+        spec = {"method": c.method, "generator": sr_generator_spec(c), "scale": c.scale, "hr_size": c.hr_size}
+        return {"sr": (self.unwrap(self.g), spec)}
+
+
+class SRGANMethod(SRResNetMethod):
+    """SRResNet plus the SRGAN discriminator: content + lambda_adv * adversarial loss."""
+
+    network_names = ("g", "d")
+    config: SRGANConfig
+
+    def __init__(self, config: SRGANConfig, accelerator) -> None:
+        from translate.nets.srresnet import SRDiscriminator
+
+        super().__init__(config, accelerator)
+        # The VGG network first: missing weights must stop the run before anything else happens.
+        self.content_loss = self._content_loss().to(accelerator.device)
+        if config.init is not None and not config.resume:  # a resume takes G from its checkpoint
+            load_sr_generator(self.g, config.init, sr_generator_spec(config))
+        self.d = SRDiscriminator(3, config.ndf)
+        self.gan_loss = GANLoss(config.gan_loss)
+
+    def _content_loss(self) -> nn.Module:
+        if self.config.content_loss == "mse":
+            return nn.MSELoss()
+        from translate.losses import PerceptualLoss
+        from translate.nets.vgg import VGGFeatures
+
+        weights = Path(self.config.vgg_weights) if self.config.vgg_weights else None
+        return PerceptualLoss(VGGFeatures(weights_path=weights))
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        d = torch.optim.Adam(self.d.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
+        return super().configure_optimizers() | {"d": d}
+
+    def train_step(self, batch: dict[str, Any]) -> Losses:
+        lr, hr = batch["a"], batch["b"]
+        opt_g, opt_d = self.optimizers["g"], self.optimizers["d"]
+
+        # Generator: close to HR in content, and convincing to a frozen D.
+        set_requires_grad(False, self.d)
+        sr = self.g(lr)
+        losses: Losses = {
+            "content": self.content_loss(sr.float(), hr.float()),
+            "G_adv": self.gan_loss.generator_loss(self.d(sr)) * self.config.lambda_adv,
+        }
+        opt_g.zero_grad(set_to_none=True)
+        self.accelerator.backward(losses["content"] + losses["G_adv"])
+        opt_g.step()
+
+        # Discriminator: HR vs SR (with WGAN-GP's penalty when that loss is chosen).
+        set_requires_grad(True, self.d)
+        opt_d.zero_grad(set_to_none=True)
+        losses["D"] = full_discriminator_loss(self.gan_loss, self.d, hr, sr)
+        self.accelerator.backward(losses["D"])
+        opt_d.step()
+        return {name: value.detach() for name, value in losses.items()}
+
+
+def load_sr_generator(net: nn.Module, source: str | Path, spec: dict[str, Any]) -> None:
+    """Copy the weights of an srresnet/srgan run or model into `net`, if the architectures match."""
+    from translate.zoo import load_model
+
+    trained, trained_spec = load_model(Path(source))
+    if not is_upscaler(trained_spec):
+        method = trained_spec.get("method", "unknown")
+        raise ConfigError(f"--init {source} is a {method} model, not an SRResNet/SRGAN one")
+    theirs = trained_spec["generator"]
+    if any(theirs.get(key) != spec[key] for key in _ARCHITECTURE):
+        raise ConfigError(
+            f"--init {source} does not fit this run: it is {_describe(theirs)}, this run is {_describe(spec)} "
+            "(match --scale, --width and --blocks)"
+        )
+    net.load_state_dict(trained.state_dict())
+
+
+def _describe(spec: dict[str, Any]) -> str:
+    return f"x{spec.get('scale')} with width {spec.get('width')} and {spec.get('n_blocks')} blocks"

@@ -1,0 +1,45 @@
+"""What the unpaired two-generator methods (CycleGAN, DiscoGAN) share: data, sample grid, exports.
+
+Both train `g_ab` / `g_ba` on two unrelated domains and differ only in networks and losses, so
+the parts around the losses live here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from translate.methods.base import SampleGrid
+
+if TYPE_CHECKING:
+    from translate.data.datasets import UnpairedDataset
+
+
+def unpaired_dataset(a: str, b: str, transform: Callable, seed: int) -> UnpairedDataset:
+    """Domains A and B, each a folder, a built-in domain or a catalog name (see `resolve_domain`)."""
+    from translate.data.datasets import UnpairedDataset
+    from translate.data.demo import resolve_domain
+    from translate.data.folders import find_images
+
+    images_a, images_b = (find_images(resolve_domain(name)) for name in (a, b))
+    return UnpairedDataset(images_a, images_b, transform, seed=seed)
+
+
+@torch.no_grad()
+def cycle_grid(g_ab: nn.Module, g_ba: nn.Module, real_a: torch.Tensor, real_b: torch.Tensor) -> SampleGrid:
+    """One row per example: A, A→B, A→B→A, B, B→A, B→A→B."""
+    fake_b, fake_a = g_ab(real_a), g_ba(real_b)
+    rec_a, rec_b = g_ba(fake_b), g_ab(fake_a)
+    columns = [real_a, fake_b, rec_a, real_b, fake_a, rec_b]
+    rows = [[column[i] for column in columns] for i in range(real_a.shape[0])]
+    return rows, ["A", "A→B", "A→B→A", "B", "B→A", "B→A→B"]
+
+
+def direction_exports(
+    g_ab: nn.Module, g_ba: nn.Module, spec: dict[str, Any]
+) -> dict[str, tuple[nn.Module, dict[str, Any]]]:
+    """Export both generators as "a2b" and "b2a", each with `spec` plus its direction."""
+    return {"a2b": (g_ab, spec | {"direction": "a2b"}), "b2a": (g_ba, spec | {"direction": "b2a"})}

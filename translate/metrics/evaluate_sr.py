@@ -1,0 +1,111 @@
+"""Score a super-resolution model on HR images, next to plain bicubic upscaling.
+
+Each HR image is cropped to a multiple of the scale, shrunk by the same antialiased bicubic that
+training uses, upscaled by the model and by bicubic, and both results are scored against the HR
+image with the benchmark conventions of `translate.metrics.quality` (Y channel, `scale` pixels of
+border cropped). The bicubic columns are the baseline a model has to beat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from translate.errors import ConfigError, DataError
+
+
+@dataclass
+class ImageScores:
+    name: str
+    psnr_y: float
+    ssim_y: float
+    psnr_rgb: float
+    bicubic_psnr_y: float
+    bicubic_ssim_y: float
+    bicubic_psnr_rgb: float
+
+
+@dataclass
+class SREvaluation:
+    model: str
+    hr: str
+    scale: int
+    images: list[ImageScores]
+
+    def mean(self) -> dict[str, float]:
+        """Mean of every score over the images (how SR papers report a test set)."""
+        names = [f.name for f in dataclasses.fields(ImageScores) if f.name != "name"]
+        return {name: float(np.mean([getattr(s, name) for s in self.images])) for name in names}
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "hr": self.hr,
+            "scale": self.scale,
+            "conventions": f"Y channel (BT.601) and RGB on [0, 255], {self.scale} px border cropped",
+            "mean": self.mean(),
+            "images": [dataclasses.asdict(s) for s in self.images],
+        }
+
+
+def score(output: np.ndarray, hr: np.ndarray, scale: int) -> tuple[float, float, float]:
+    """(PSNR-Y, SSIM-Y, PSNR-RGB) of an HxWx3 uint8 output against its HR image."""
+    from translate.metrics.quality import psnr, ssim
+
+    return (
+        psnr(output, hr, crop_border=scale),
+        ssim(output, hr, crop_border=scale),
+        psnr(output, hr, crop_border=scale, y_channel=False),
+    )
+
+
+def evaluate_sr(
+    model: Path,
+    hr_dir: Path,
+    scale: int | None = None,
+    device: str = "auto",
+    tile: int | None = None,
+    tile_overlap: int = 32,
+) -> SREvaluation:
+    """Scores of `model` and of bicubic on every image under `hr_dir` (a folder or built-in domain)."""
+    from rich.progress import track
+
+    from translate.data.demo import resolve_domain
+    from translate.data.folders import find_images
+    from translate.data.images import image_to_tensor, load_image
+    from translate.data.superres import bicubic_downscale, bicubic_resize, modcrop
+    from translate.inference.converter import pick_device
+    from translate.inference.tiling import is_upscaler, upscale_image
+    from translate.zoo import load_model
+
+    root = resolve_domain(str(hr_dir))
+    paths = find_images(root)
+    dev = pick_device(device)
+    net, spec = load_model(Path(model), device=dev)
+    if not is_upscaler(spec):
+        raise ConfigError(f"--model {model} is a {spec.get('method')} model, not a super-resolution one")
+    if scale is not None and scale != spec["scale"]:
+        raise ConfigError(f"--scale {scale} does not match the model, which upscales x{spec['scale']}")
+    scale = int(spec["scale"])
+    scores = []
+    for path in track(paths, description="evaluate", transient=True):
+        hr = modcrop(np.asarray(load_image(path)), scale)
+        if min(hr.shape[:2]) < 2 * scale + 11:  # SSIM's 11x11 window must fit after the border crop
+            raise DataError(f"{path}: {hr.shape[1]}x{hr.shape[0]} is too small to score at x{scale}")
+        lr = bicubic_downscale(hr, scale)
+        sr = upscale_image(net, image_to_tensor(lr).to(dev), scale, tile, tile_overlap)
+        bicubic = bicubic_resize(lr, hr.shape[1], hr.shape[0])
+        name = path.relative_to(root).as_posix()
+        scores.append(ImageScores(name, *score(sr, hr, scale), *score(bicubic, hr, scale)))
+    return SREvaluation(str(model), str(hr_dir), scale, scores)
+
+
+def write_json(evaluation: SREvaluation, path: Path) -> None:
+    """Write the scores atomically (a crash never leaves half a report)."""
+    from translate.atomic import write_text
+
+    write_text(path, json.dumps(evaluation.to_dict(), indent=2) + "\n")
