@@ -6,9 +6,7 @@ them, so `translate --help` and option errors answer at once.
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 
@@ -16,9 +14,8 @@ import typer
 
 from translate.cli_datasets import datasets_app
 from translate.cli_evaluate import evaluate_app
-from translate.cli_options import command_from_config
+from translate.cli_options import command_from_config, user_errors
 from translate.config import METHOD_CONFIGS, TrainConfig
-from translate.errors import TranslateError
 
 app = typer.Typer(
     name="translate",
@@ -31,20 +28,6 @@ train_app = typer.Typer(help="Train a model; see `translate train METHOD --help`
 app.add_typer(train_app, name="train")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(evaluate_app, name="evaluate")
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Report a user's mistake as one line on stderr with exit code 2, not a traceback."""
-    try:
-        yield
-    except TranslateError as exc:
-        # An error raised in a DataLoader worker arrives wrapped in torch's multi-line report;
-        # its last line holds our message.
-        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        prefix = f"{type(exc).__module__}.{type(exc).__name__}: "
-        typer.echo(f"Error: {message.removeprefix(prefix)}", err=True)
-        raise typer.Exit(2) from None
 
 
 def run_training(config: TrainConfig) -> None:

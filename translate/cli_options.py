@@ -8,20 +8,35 @@ makes `--config run.yaml --steps 10` and `--resume --steps 2000` behave as expec
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from translate.config import TrainConfig, config_fields, from_dict, read_settings
-from translate.errors import ConfigError
+from translate.errors import ConfigError, TranslateError
 
 _EXPLICIT_SOURCES = {"COMMANDLINE", "ENVIRONMENT"}
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Report a user's mistake as one line on stderr with exit code 2, not a traceback."""
+    try:
+        yield
+    except TranslateError as exc:
+        # An error raised in a DataLoader worker arrives wrapped in torch's multi-line report;
+        # its last line holds our message.
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        prefix = f"{type(exc).__module__}.{type(exc).__name__}: "
+        typer.echo(f"Error: {message.removeprefix(prefix)}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _choice_enum(name: str, choices: tuple[str, ...]) -> type[enum.Enum]:
@@ -82,7 +97,9 @@ def command_from_config(cls: type[TrainConfig], run: Callable[[TrainConfig], Non
     params = [_parameter(f, hints[f.name], _panel_of(cls, f.name)[1]) for f in fields]
 
     def command(ctx: typer.Context, config: Path | None = None, **values: Any) -> None:
-        run(build_config(cls, ctx, values, config))
+        with user_errors():
+            built = build_config(cls, ctx, values, config)
+        run(built)
 
     config_param = inspect.Parameter(
         "config",
