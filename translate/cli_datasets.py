@@ -3,11 +3,15 @@ library code on call, so `translate --help` stays fast."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
 
-datasets_app = typer.Typer(help="Prepare data sets: combine or split paired images, ...", no_args_is_help=True)
+datasets_app = typer.Typer(
+    help="Named public data sets (list, download, prepare) and pair tools (combine, split).", no_args_is_help=True
+)
 
 
 @datasets_app.command("combine")
@@ -39,3 +43,95 @@ def split(
         from translate.data.pairs import split_folder
 
         typer.echo(split_folder(data, out, overwrite=overwrite).summary("pair(s)"))
+
+
+# -- named public data sets (translate.data.catalog) ---------------------------------------------
+
+_DATA_ROOT_HELP = (
+    "Where named data sets are kept. Default: $TRANSLATE_DATA, else ~/.cache/translate/datasets "
+    "(training looks there too, so set TRANSLATE_DATA rather than this to move them)."
+)
+
+
+@datasets_app.command("list")
+def list_datasets(data_root: Path | None = typer.Option(None, "--data-root", help=_DATA_ROOT_HELP)) -> None:
+    """The named public data sets, their domains (names for --a / --b) and what is already here."""
+    from translate.data import catalog
+
+    root = catalog.data_root(data_root)
+    typer.echo(f"Data sets in {root}")
+    typer.echo(f"{'NAME':<24} {'KIND':<9} {'SIZE':>8}  {'STATUS':<27} DOMAINS")
+    for dataset in catalog.DATASETS.values():
+        domains = ", ".join(d.name for d in catalog.DOMAINS.values() if d.dataset == dataset.name)
+        domains = domains or ", ".join(f"{dataset.name}:{split}" for split in ("trainA", "trainB"))
+        status = catalog.status(dataset, root)
+        typer.echo(f"{dataset.name:<24} {dataset.kind:<9} {'~' + dataset.size:>8}  {status:<27} {domains}")
+    typer.echo("Fetch one with `translate datasets download NAME`; then use its domains, e.g. --a shoes --b bags.")
+
+
+@datasets_app.command("download")
+def download(
+    name: str = typer.Argument(..., help="A data set (or one of its domains) from `translate datasets list`."),
+    data_root: Path | None = typer.Option(None, "--data-root", help=_DATA_ROOT_HELP),
+    keep_archive: bool = typer.Option(False, "--keep-archive", help="Keep the archive after unpacking it."),
+) -> None:
+    """Download, verify and unpack a named data set; run it again to resume an interrupted download."""
+    from translate.cli_options import user_errors
+
+    with user_errors():
+        from translate.data import catalog
+
+        root = catalog.data_root(data_root)
+        dataset = catalog.get(name)
+        with _byte_progress(dataset.archive_name) as update:
+            digest = catalog.download(dataset, root, update, keep_archive=keep_archive)
+        if digest is None:
+            typer.echo(f"{dataset.name} is already in {catalog.folder(dataset, root)}")
+            return
+        checked = "matches the catalog" if dataset.sha256 else "not in the catalog, so unverified"
+        typer.echo(f"sha256 {digest} ({checked})")
+        typer.echo(f"Unpacked {dataset.name} into {catalog.folder(dataset, root)}")
+        if dataset.kind == catalog.PAIRED:
+            typer.echo(f"Domains are cut from its A|B images on first use (or now: translate datasets prepare {name})")
+
+
+@datasets_app.command("prepare")
+def prepare(
+    name: str = typer.Argument(..., help="A downloaded data set (or one of its domains)."),
+    data_root: Path | None = typer.Option(None, "--data-root", help=_DATA_ROOT_HELP),
+) -> None:
+    """Cut a paired set's side-by-side A|B images into domain folders, once (CycleGAN sets come split)."""
+    from translate.cli_options import user_errors
+
+    with user_errors():
+        from translate.data import catalog
+
+        root = catalog.data_root(data_root)
+        dataset = catalog.get(name)
+        catalog.prepare(dataset, root)
+        typer.echo(f"{dataset.name} is ready in {catalog.folder(dataset, root)}")
+        for domain in catalog.DOMAINS.values():
+            if domain.dataset == dataset.name:
+                typer.echo(f"  {domain.name:<14} {catalog.resolve(domain.name, root)}")
+
+
+@contextlib.contextmanager
+def _byte_progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A rich download bar; yields the callback that moves it: update(bytes so far, total or None)."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, TimeRemainingColumn()) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update

@@ -123,7 +123,8 @@ def demo_domain(name: str) -> Path:
 
 
 def resolve_domain(value: str) -> Path:
-    """A domain given by the user: an existing folder, or the name of a built-in domain."""
+    """A domain given by the user: an existing folder, a built-in domain, or a catalog name
+    ("shoes", "horse", "edges2shoes", ...: see translate.data.catalog and `translate datasets list`)."""
     path = Path(value).expanduser()
     if path.is_dir():
         return path
@@ -131,9 +132,16 @@ def resolve_domain(value: str) -> Path:
         raise DataError(f"domain '{value}' is a file; give a folder of images or a built-in domain")
     if value in BUILTIN_DOMAINS:
         return demo_domain(value)
-    # The catalog of public data sets (downloaded on demand) plugs in here, before the error.
+    from translate.data import catalog
+
+    found = catalog.resolve(value)  # raises a one-line DataError when known but not downloaded
+    if found is not None:
+        return found
+    close = catalog.close_names(value, BUILTIN_DOMAINS)
+    hint = f"; did you mean {' or '.join(close)}?" if close else "; see `translate datasets list`"
     raise DataError(
-        f"unknown domain '{value}': no such folder, and not a built-in domain ({', '.join(BUILTIN_DOMAINS)})"
+        f"unknown domain '{value}': no such folder, not a built-in domain ({', '.join(BUILTIN_DOMAINS)}) "
+        f"and not a catalog name{hint}"
     )
 
 
