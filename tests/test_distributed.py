@@ -27,7 +27,9 @@ TINY = (
 
 def launch(nproc: int, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "-m", "translate"]
-    env = os.environ | {"OMP_NUM_THREADS": "1"} | (env_extra or {})
+    # Without ACCELERATE_USE_CPU, Accelerate on a machine without GPUs treats each process as a
+    # separate single-process run; with it, the processes form one gloo group.
+    env = os.environ | {"OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"} | (env_extra or {})
     return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -54,7 +56,8 @@ def test_bf16_mixed_precision_on_cpu(tmp_path):
     a = write_domain(tmp_path / "a", 4, 32, seed=1)
     b = write_domain(tmp_path / "b", 4, 32, seed=2, mapping=day_to_night)
     out = tmp_path / "run"
-    result = cli("train", "cyclegan", "--a", a, "--b", b, "--out", out, *TINY, "--steps", "2", "--mixed-precision", "bf16")
+    precision = ("--mixed-precision", "bf16")
+    result = cli("train", "cyclegan", "--a", a, "--b", b, "--out", out, *TINY, "--steps", "2", *precision)
     assert result.exit_code == 0, result.output + (result.stderr or "")
     losses = [json.loads(line)["losses"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert all(0 <= v < 100 for record in losses for v in record.values())

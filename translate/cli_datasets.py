@@ -22,7 +22,7 @@ def combine(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results that already exist."),
 ) -> None:
     """Join two aligned folders into side-by-side A|B images (the layout of the public pix2pix sets)."""
-    from translate.cli import user_errors
+    from translate.cli_options import user_errors
 
     with user_errors():
         from translate.data.pairs import combine_folders
@@ -37,7 +37,7 @@ def split(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results that already exist."),
 ) -> None:
     """Cut side-by-side A|B images into two aligned folders, OUT/A and OUT/B."""
-    from translate.cli import user_errors
+    from translate.cli_options import user_errors
 
     with user_errors():
         from translate.data.pairs import split_folder

@@ -44,8 +44,9 @@ def _choice_enum(name: str, choices: tuple[str, ...]) -> type[enum.Enum]:
 
 
 def _panel_of(cls: type, name: str) -> tuple[int, str]:
-    """The class in `cls`'s hierarchy that declares field `name`: its depth and help panel title."""
-    for depth, klass in enumerate(cls.__mro__):
+    """The most basic class in `cls`'s hierarchy declaring field `name` (a subclass may only change its
+    default): its depth and help panel title."""
+    for depth, klass in reversed(list(enumerate(cls.__mro__))):
         if name in klass.__dict__.get("__annotations__", {}):
             return depth, getattr(klass, "panel", klass.__name__)
     return len(cls.__mro__), "Options"

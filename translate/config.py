@@ -123,7 +123,9 @@ class Pix2PixConfig(ImageTranslationConfig):
 
     panel = "pix2pix"
 
-    data: str | None = option(None, "Folder of side-by-side A|B images (A left, B right). Or give --a and --b.")
+    data: str | None = option(
+        None, "Folder of side-by-side A|B images (A left, B right), or a paired catalog name (facades, ...)."
+    )
     a: str | None = option(None, "Folder of A images, paired with --b by relative path and name (any extension).")
     b: str | None = option(None, "Folder of B images, paired with --a by relative path and name.")
     direction: str = option("a2b", "Translate A to B (a2b) or B to A (b2a).", DIRECTION_CHOICES)
