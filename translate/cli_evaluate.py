@@ -30,7 +30,7 @@ def sr(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
 ) -> None:
     """PSNR and SSIM (Y channel, border cropped) of a super-resolution model, next to bicubic upscaling."""
-    from translate.cli import user_errors
+    from translate.cli_options import user_errors
 
     with user_errors():
         from translate.metrics.evaluate_sr import evaluate_sr, write_json

@@ -156,7 +156,7 @@ class DiscoGANConfig(TrainConfig):
 
     Defaults follow the official SKTBrain/DiscoGAN code: GAN and feature-matching losses weighted
     0.1 / 0.9, a reconstruction weight `rate` of 0.01 for the first 10000 steps and 0.5 after,
-    Adam with weight decay 1e-5 at a constant learning rate, batches of 64.
+    Adam with weight decay 1e-5 at a constant learning rate (--decay-from is ignored), batches of 64.
     """
 
     panel = "DiscoGAN"
