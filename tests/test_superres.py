@@ -310,3 +310,10 @@ def test_learning_rate_drops_to_a_tenth():
     method = SimpleNamespace(config=SimpleNamespace(decay_from=0.5))
     factors = [SRResNetMethod.lr_factor(method, step, 10) for step in range(10)]
     assert factors == [1.0] * 5 + [0.1] * 5
+
+
+def test_hr_size_error_is_one_line_through_the_cli(hr_folder, tmp_path):
+    args = ["train", "srresnet", "--hr", str(hr_folder), "--out", str(tmp_path / "r"), "--scale", "4"]
+    result = runner.invoke(app, [*args, "--hr-size", "30"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Error: --hr-size 30 must be a positive multiple of --scale 4 (try --hr-size 32)"

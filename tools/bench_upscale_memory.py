@@ -37,14 +37,44 @@ def child(model: Path, input_dir: Path, output_dir: Path, tile: int, overlap: in
     convert_folder(model, input_dir, output_dir, device="cpu", tile=tile, tile_overlap=overlap, require_upscaler=True)
 
 
-def measure(args: list[str]) -> tuple[float, float]:
-    """(peak RSS in MiB, seconds) of one child process."""
+def prepare(root: Path, width: int, height: int, scale: int, net_width: int, blocks: int) -> None:
+    """Write the random model and the synthetic photo (in a child, so the parent stays small)."""
+    import numpy as np
+    from PIL import Image
+
+    from translate.nets.builders import build_generator
+    from translate.zoo import save_model
+
+    spec = {"name": "srresnet", "scale": scale, "width": net_width, "n_blocks": blocks}
+    save_model(
+        build_generator(**spec).eval(), {"method": "srresnet", "generator": spec, "scale": scale}, root / "model"
+    )
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) / max(width, height)
+    pixels = np.stack([np.sin(9 * xx + c) * np.cos(7 * yy - c) for c in range(3)], -1) * 90 + 128
+    pixels = np.clip(pixels + np.random.default_rng(0).normal(0, 8, pixels.shape), 0, 255).astype(np.uint8)
+    (root / "in").mkdir()
+    Image.fromarray(pixels).save(root / "in" / "photo.png", compress_level=1)
+
+
+def compare(a: Path, b: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None
+    diff = np.abs(np.asarray(Image.open(a), dtype=np.int16) - np.asarray(Image.open(b), dtype=np.int16))
+    print(f"  tiled vs untiled output: max |diff| {diff.max()} levels, {np.mean(diff > 0) * 100:.4f}% of values differ")
+
+
+def run_child(*args: str) -> tuple[float, float, int]:
+    """(peak RSS in MiB, seconds, exit code) of one child process.
+
+    The parent imports nothing heavy: on Linux a child's ru_maxrss starts from its parent's RSS
+    high-water mark (fork copies it, exec keeps it), so a big parent would inflate every reading.
+    """
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, __file__, "--child", *args])
+    process = subprocess.Popen([sys.executable, __file__, *args])
     _, status, usage = os.wait4(process.pid, 0)
-    if status != 0:
-        raise SystemExit(f"child {args} failed with status {status}")
-    return usage.ru_maxrss / 1024, time.perf_counter() - start  # ru_maxrss is in KiB on Linux
+    return usage.ru_maxrss / 1024, time.perf_counter() - start, os.waitstatus_to_exitcode(status)
 
 
 def main() -> None:
@@ -56,62 +86,50 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", help=argparse.SUPPRESS)
+    parser.add_argument("--compare", nargs=2, help=argparse.SUPPRESS)
     options = parser.parse_args()
+    width, height = (int(v) for v in options.size.lower().split("x"))
     if options.child:
         model, input_dir, output_dir, tile, overlap = options.child
         child(Path(model), Path(input_dir), Path(output_dir), int(tile), int(overlap))
         return
+    if options.prepare:
+        prepare(Path(options.prepare), width, height, options.scale, options.width, options.blocks)
+        return
+    if options.compare:
+        compare(*map(Path, options.compare))
+        return
 
-    import numpy as np
-    from PIL import Image
-
-    from translate.nets.builders import build_generator
-    from translate.zoo import save_model
-
-    width, height = (int(v) for v in options.size.lower().split("x"))
+    shared = ["--size", options.size, "--scale", str(options.scale)]
     with tempfile.TemporaryDirectory(prefix="bench-upscale-") as tmp:
         root = Path(tmp)
-        spec = {"name": "srresnet", "scale": options.scale, "width": options.width, "n_blocks": options.blocks}
-        save_model(
-            build_generator(**spec).eval(),
-            {"method": "srresnet", "generator": spec, "scale": options.scale},
-            root / "model",
-        )
-        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) / max(width, height)
-        rng = np.random.default_rng(0)
-        pixels = np.stack([np.sin(9 * xx + c) * np.cos(7 * yy - c) for c in range(3)], -1) * 90 + 128
-        pixels = np.clip(pixels + rng.normal(0, 8, pixels.shape), 0, 255).astype(np.uint8)
-        (root / "in").mkdir()
-        Image.fromarray(pixels).save(root / "in" / "photo.png", compress_level=1)
-        del pixels, xx, yy
-
-        common = [str(root / "model"), str(root / "in")]
-        runs = {
-            "floor (libraries, model, input image)": [*common, str(root / "floor"), "-1", "0"],
-            f"tiled (--tile {options.tile} --tile-overlap {options.overlap})": [
-                *common,
-                str(root / "tiled"),
-                str(options.tile),
-                str(options.overlap),
-            ],
-            "untiled (--tile 0)": [*common, str(root / "whole"), "0", "0"],
-        }
+        net = ["--width", str(options.width), "--blocks", str(options.blocks)]
+        if run_child("--prepare", str(root), *shared, *net)[2] != 0:
+            raise SystemExit("could not write the model and the photo")
         print(
             f"{width}x{height} -> {width * options.scale}x{height * options.scale}, SRResNet x{options.scale} "
-            f"width {options.width}, {options.blocks} blocks, CPU"
+            f"width {options.width}, {options.blocks} blocks, CPU; peak RSS of each child process"
         )
+        common = [str(root / "model"), str(root / "in")]
+        runs = {
+            "floor (libraries, model, input image)": ("floor", "-1", "0"),
+            f"tiled (--tile {options.tile} --tile-overlap {options.overlap})": (
+                "tiled",
+                str(options.tile),
+                str(options.overlap),
+            ),
+            "untiled (--tile 0)": ("whole", "0", "0"),
+        }
         peaks = {}
-        for name, args in runs.items():
-            peaks[name], seconds = measure(args)
-            print(f"  {name:45s} peak RSS {peaks[name]:8.0f} MiB  {seconds:6.1f} s", flush=True)
-        tiled, untiled = list(peaks.values())[1:]
-        print(f"  untiled / tiled peak RSS: {untiled / tiled:.1f}x")
-        a = np.asarray(Image.open(root / "tiled" / "photo.png"), dtype=np.int16)
-        b = np.asarray(Image.open(root / "whole" / "photo.png"), dtype=np.int16)
-        diff = np.abs(a - b)
-        print(
-            f"  tiled vs untiled output: max |diff| {diff.max()} levels, {np.mean(diff > 0) * 100:.4f}% pixels differ"
-        )
+        for name, (folder, tile, overlap) in runs.items():
+            peak, seconds, code = run_child("--child", *common, str(root / folder), tile, overlap)
+            status = "" if code == 0 else f"  FAILED (exit {code}; killed for memory?)"
+            print(f"  {name:45s} peak RSS {peak:8.0f} MiB  {seconds:6.1f} s{status}", flush=True)
+            peaks[folder] = peak if code == 0 else None
+        if peaks["tiled"] and peaks["whole"]:
+            print(f"  untiled / tiled peak RSS: {peaks['whole'] / peaks['tiled']:.1f}x")
+            run_child("--compare", str(root / "tiled" / "photo.png"), str(root / "whole" / "photo.png"))
 
 
 if __name__ == "__main__":
