@@ -76,4 +76,4 @@ def load_checkpoint(accelerator: Accelerator, path: Path) -> tuple[int, dict[str
     extra_file = path / f"extra_{accelerator.process_index}.safetensors"
     if not extra_file.is_file():  # resumed on more processes than saved: reuse the main process's
         extra_file = path / "extra_0.safetensors"
-    return step, load_file(extra_file, device=str(accelerator.device))
+    return step, load_file(extra_file)  # on CPU; methods move what they restore to their device
