@@ -35,7 +35,7 @@ def cycle_grid(g_ab: nn.Module, g_ba: nn.Module, real_a: torch.Tensor, real_b: t
     rec_a, rec_b = g_ba(fake_b), g_ab(fake_a)
     columns = [real_a, fake_b, rec_a, real_b, fake_a, rec_b]
     rows = [[column[i] for column in columns] for i in range(real_a.shape[0])]
-    return rows, ["A", "A→B", "A→B→A", "B", "B→A", "B→A→B"]
+    return rows, ["A", "A->B", "A->B->A", "B", "B->A", "B->A->B"]  # ASCII: PIL's default font has no arrow
 
 
 def direction_exports(
