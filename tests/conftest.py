@@ -10,3 +10,14 @@ import pytest
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TRANSLATE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """Accelerate keeps one process-wide state, fixed by the first Accelerator (its precision, its device).
+    A real `translate` process builds one; tests build many, so each starts from a clean state, the way
+    accelerate's own AccelerateTestCase does."""
+    yield
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)

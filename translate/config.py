@@ -49,7 +49,7 @@ class TrainConfig:
     keep_checkpoints: int = option(2, "How many recent checkpoints to keep.")
     sample_every: int = option(500, "Save a sample grid (and refresh losses.png) every N steps.")
     log_every: int = option(10, "Append averaged losses to log.jsonl every N steps.")
-    mixed_precision: str = option("no", "Mixed precision (fp16 or bf16 need a GPU).", PRECISION_CHOICES)
+    mixed_precision: str = option("no", "Mixed precision: fp16 needs a GPU, bf16 works on CPUs too.", PRECISION_CHOICES)
     resume: bool = option(False, "Continue the run in --out from its latest checkpoint.")
 
     default_epochs = 200  # the papers' 100 + 100 decay epochs, when neither --steps nor --epochs is given
