@@ -121,3 +121,50 @@ def test_exported_model_reproduces_the_trained_generator(domains, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(reloaded(x), trained(x), rtol=0, atol=0)
     assert spec["size"] == 32
+
+
+def checkpoint_weights(run: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """Network name -> weights, from the run's latest checkpoint."""
+    latest = sorted((run / "checkpoints").glob("step-*"))[-1]
+    names = json.loads((latest / "trainer_state.json").read_text())["networks"]
+    return {
+        name: load_file(latest / (f"model_{i}.safetensors" if i else "model.safetensors"))
+        for i, name in enumerate(names)
+    }
+
+
+def test_init_fine_tunes_from_every_network_of_a_run(domains, tmp_path):
+    train(domains, tmp_path / "base", "--steps", "2")
+    # A learning rate too small to move anything: what comes out is what --init put in.
+    tuned = train(domains, tmp_path / "tuned", "--steps", "2", "--init", tmp_path / "base", "--lr", "1e-30")
+    assert "Initialised g_ab, g_ba, d_a, d_b from" in tuned.output
+    base, after = checkpoint_weights(tmp_path / "base"), checkpoint_weights(tmp_path / "tuned")
+    assert set(base) == set(after) == {"g_ab", "g_ba", "d_a", "d_b"}
+    for name in base:
+        for key in base[name]:
+            torch.testing.assert_close(after[name][key], base[name][key], rtol=0, atol=1e-6, msg=f"{name}.{key}")
+    train(domains, tmp_path / "fresh", "--steps", "2", "--seed", "1")
+    fresh = checkpoint_weights(tmp_path / "fresh")
+    assert not torch.equal(fresh["g_ab"]["model.1.weight"], base["g_ab"]["model.1.weight"])  # the test can fail
+    state = json.loads((tmp_path / "tuned" / "checkpoints" / "step-00000002" / "trainer_state.json").read_text())
+    assert state["step"] == 2  # a fine-tune counts its own steps
+
+
+def test_init_from_an_exported_model_loads_the_generator(domains, tmp_path):
+    train(domains, tmp_path / "base", "--steps", "2")
+    model = tmp_path / "base" / "models" / "b2a"
+    tuned = train(domains, tmp_path / "tuned", "--steps", "1", "--init", model, "--lr", "1e-30")
+    assert "Initialised b2a from" in tuned.output
+    exported = load_file(tmp_path / "tuned" / "models" / "b2a" / "model.safetensors")
+    for key, value in load_file(model / "model.safetensors").items():
+        torch.testing.assert_close(exported[key], value, rtol=0, atol=1e-6, msg=key)
+
+
+def test_init_that_does_not_fit_names_the_differing_option(domains, tmp_path):
+    train(domains, tmp_path / "base", "--steps", "2")
+    a, b = domains
+    result = cli("train", "cyclegan", "--a", a, "--b", b, "--out", tmp_path / "wide", *TINY, "--ngf", "8",
+                 "--steps", "1", "--init", tmp_path / "base")  # fmt: skip
+    assert result.exit_code == 2
+    assert "does not fit this run (it has --ngf 4; this run --ngf 8)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

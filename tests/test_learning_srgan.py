@@ -65,4 +65,4 @@ def test_srresnet_beats_bicubic_on_held_out_photos(tmp_path):
     margin = mean["psnr_y"] - mean["bicubic_psnr_y"]
     print(f"held-out mean Y-PSNR: SRResNet {mean['psnr_y']:.2f} dB, bicubic {mean['bicubic_psnr_y']:.2f} dB")
     print(f"margin {margin:+.2f} dB")
-    assert margin > 0
+    assert margin > 0.1  # measured: +0.30 dB (31.74 vs 31.45) in about 100 s on 2 CPU cores

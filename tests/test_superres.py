@@ -84,6 +84,31 @@ def test_items_are_reproducible_and_change_with_the_epoch(tmp_path):
     assert not torch.equal(first[0]["b"], again[0]["b"])
 
 
+def test_decoded_images_stay_within_their_budget_and_match_the_file(tmp_path):
+    import pickle
+
+    from translate.data.superres import DecodedImages
+
+    paths = [write(tmp_path / f"{i}.png", photo(32, 32, seed=i)) for i in range(3)]
+    one_image = 32 * 32 * 3
+    cache = DecodedImages(budget_bytes=2 * one_image)
+    for path in paths:
+        assert np.array_equal(cache(path), np.asarray(load_image(path)))
+    assert list(cache._images) == paths[1:]  # the least recently used one was dropped
+    assert cache(paths[1]) is cache(paths[1])  # a hit decodes nothing
+    assert not cache(paths[1]).flags.writeable
+    assert pickle.loads(pickle.dumps(cache))._images == {}  # workers start empty
+
+
+def test_cached_and_uncached_items_are_the_same(tmp_path):
+    write(tmp_path / "p.png", photo(64, 64))
+    cached = SuperResDataset.from_hr(tmp_path, 2, 16, seed=3, crops_per_image=4)
+    uncached = SuperResDataset.from_hr(tmp_path, 2, 16, seed=3, crops_per_image=4, cache_mb=0)
+    for index in range(4):
+        assert torch.equal(cached[index]["a"], uncached[index]["a"])
+        assert torch.equal(cached[index]["b"], uncached[index]["b"])
+
+
 def test_hr_size_must_divide_by_the_scale(tmp_path):
     write(tmp_path / "p.png", photo(64, 64))
     with pytest.raises(ConfigError, match="multiple of --scale 4"):
@@ -261,7 +286,7 @@ def test_srgan_init_must_match_the_architecture(srresnet_run, hr_folder, tmp_pat
         "srgan", hr_folder, tmp_path / "bad", "--init", str(srresnet_run), "--content-loss", "mse", "--blocks", "2"
     )
     assert result.exit_code == 2
-    assert "does not fit this run" in result.output and "1 blocks" in result.output
+    assert "does not fit this run" in result.output and "it has --blocks 1; this run --blocks 2" in result.output
 
 
 def test_missing_vgg_weights_stop_srgan_before_training(hr_folder, tmp_path, monkeypatch):

@@ -51,6 +51,11 @@ class TrainConfig:
     log_every: int = option(10, "Append averaged losses to log.jsonl every N steps.")
     mixed_precision: str = option("no", "Mixed precision: fp16 needs a GPU, bf16 works on CPUs too.", PRECISION_CHOICES)
     resume: bool = option(False, "Continue the run in --out from its latest checkpoint.")
+    init: str | None = option(
+        None,
+        "Fine-tune: start from the weights of a run (generators and discriminators) or an exported model "
+        "(generators); optimizers and schedule start fresh.",
+    )
 
     default_epochs = 200  # the papers' 100 + 100 decay epochs, when neither --steps nor --epochs is given
 
@@ -258,7 +263,6 @@ class SRGANConfig(SRConfig):
 
     panel = "SRGAN"
 
-    init: str | None = option(None, "Start the generator from an srresnet/srgan run folder or exported model.")
     content_loss: str = option(
         "vgg", "Content loss: VGG19 phi_5,4 features (the paper) or pixel MSE.", CONTENT_LOSS_CHOICES
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,43 @@ def modcrop(pixels: np.ndarray, scale: int) -> np.ndarray:
     return pixels[: height - height % scale, : width - width % scale]
 
 
+class DecodedImages:
+    """The most recently used decoded images, up to a byte budget.
+
+    A crop is a small part of a large photo, so decoding the whole file for every crop dominated the
+    step time (15 ms an item for 512 px PNGs, against well under 1 ms for the crop itself). Each
+    DataLoader worker holds its own copy, so the budget is per worker.
+    """
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self._images: OrderedDict[Path, np.ndarray] = OrderedDict()
+        self._bytes = 0
+
+    def __call__(self, path: Path) -> np.ndarray:
+        if path in self._images:
+            self._images.move_to_end(path)
+            return self._images[path]
+        pixels = _pixels(path)
+        pixels.flags.writeable = False  # shared between crops: nobody may change it in place
+        if pixels.nbytes <= self.budget_bytes:
+            self._images[path] = pixels
+            self._bytes += pixels.nbytes
+            while self._bytes > self.budget_bytes:
+                _, dropped = self._images.popitem(last=False)
+                self._bytes -= dropped.nbytes
+        return pixels
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Workers start empty rather than receiving a pickled copy of the main process's images."""
+        return {"budget_bytes": self.budget_bytes, "_images": OrderedDict(), "_bytes": 0}
+
+
 class SuperResDataset(_SeededDataset):
     """Random aligned (LR, HR) crops; build it with `from_hr` or `from_pairs`.
 
     len = images x `crops_per_image`: small folders still fill batches, and each repeat of an
-    image gets its own crop.
+    image gets its own crop. Decoded images are kept up to `cache_mb` per worker.
     """
 
     def __init__(
@@ -63,6 +96,7 @@ class SuperResDataset(_SeededDataset):
         flip: bool = True,
         seed: int = 0,
         crops_per_image: int = 1,
+        cache_mb: int = 1024,
     ) -> None:
         check_crop(scale, hr_size)
         if crops_per_image < 1:
@@ -71,6 +105,7 @@ class SuperResDataset(_SeededDataset):
         self.items = list(items)
         self.scale, self.hr_size, self.flip = scale, hr_size, flip
         self.crops_per_image = crops_per_image
+        self._decoded = DecodedImages(cache_mb * 2**20)
 
     @classmethod
     def from_hr(cls, paths: Paths, scale: int, hr_size: int, **options: Any) -> SuperResDataset:
@@ -121,13 +156,13 @@ class SuperResDataset(_SeededDataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = self._seed_item(index)
         lr_path, hr_path = self.items[index % len(self.items)]
-        hr = _pixels(hr_path)
+        hr = self._decoded(hr_path)
         if lr_path is None:
             top, left = _crop_origin(hr, self.hr_size, rng)
             (hr,) = self._flips(rng, hr[top : top + self.hr_size, left : left + self.hr_size])
             lr = bicubic_downscale(hr, self.scale)
         else:
-            lr = _pixels(lr_path)
+            lr = self._decoded(lr_path)
             if hr.shape[:2] != (lr.shape[0] * self.scale, lr.shape[1] * self.scale):
                 raise DataError(f"{hr_path} is not exactly {self.scale}x {lr_path} (did a file change?)")
             lr_size = self.hr_size // self.scale

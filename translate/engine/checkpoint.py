@@ -47,8 +47,12 @@ def save_checkpoint(
     step: int,
     extra_state: dict[str, torch.Tensor],
     keep: int,
+    networks: list[str],
 ) -> Path:
-    """Write checkpoint `step` into `folder` (collective: every process must call it)."""
+    """Write checkpoint `step` into `folder` (collective: every process must call it).
+
+    `networks` names the prepared networks in order, so that `--init` can find each one's weights.
+    """
     target = folder / checkpoint_name(step)
     tmp = folder / f".{target.name}.tmp"
     if accelerator.is_main_process:
@@ -60,7 +64,9 @@ def save_checkpoint(
     save_file({k: v.detach().cpu().contiguous() for k, v in extra_state.items()}, tmp / f"extra_{rank}.safetensors")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (tmp / STATE_FILE).write_text(json.dumps({"step": step, "num_processes": accelerator.num_processes}))
+        (tmp / STATE_FILE).write_text(
+            json.dumps({"step": step, "num_processes": accelerator.num_processes, "networks": networks})
+        )
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
         for old in list_checkpoints(folder)[:-keep]:

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from translate.config import TrainConfig, save_settings
 from translate.data.transforms import seed_worker
 from translate.engine.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from translate.engine.finetune import init_networks
 from translate.engine.progress import TrainingProgress
 from translate.errors import ConfigError
 from translate.methods.base import Method
@@ -73,6 +74,9 @@ class Trainer:
         )
         set_seed(config.seed)
         self.method = method_cls(config, self.accelerator)
+        if config.init is not None and not config.resume:  # a resume takes every weight from its checkpoint
+            loaded = init_networks(self.method, Path(config.init))
+            self.accelerator.print(f"Initialised {', '.join(loaded)} from {config.init}")
         self.dataset = self.method.build_dataset()
         per_step = config.batch_size * self.accelerator.num_processes
         if len(self.dataset) < per_step:
@@ -179,7 +183,12 @@ class Trainer:
 
     def _checkpoint(self) -> None:
         save_checkpoint(
-            self.accelerator, self.run.checkpoints, self.step, self.method.extra_state(), self.config.keep_checkpoints
+            self.accelerator,
+            self.run.checkpoints,
+            self.step,
+            self.method.extra_state(),
+            self.config.keep_checkpoints,
+            list(self.method.network_names),
         )
         self.saved_step = self.step
 

@@ -23,13 +23,9 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from translate.config import SRConfig, SRGANConfig
-from translate.errors import ConfigError
-from translate.inference.tiling import is_upscaler
 from translate.losses import GANLoss
 from translate.methods.base import Losses, Method, SampleGrid, full_discriminator_loss, set_requires_grad
 from translate.nets.builders import build_generator
-
-_ARCHITECTURE = ("scale", "width", "n_blocks")
 
 
 def sr_generator_spec(config: SRConfig) -> dict[str, Any]:
@@ -101,8 +97,6 @@ class SRGANMethod(SRResNetMethod):
         super().__init__(config, accelerator)
         # The VGG network first: missing weights must stop the run before anything else happens.
         self.content_loss = self._content_loss().to(accelerator.device)
-        if config.init is not None and not config.resume:  # a resume takes G from its checkpoint
-            load_sr_generator(self.g, config.init, sr_generator_spec(config))
         self.d = SRDiscriminator(3, config.ndf)
         self.gan_loss = GANLoss(config.gan_loss)
 
@@ -154,24 +148,3 @@ def zero_init_residuals(net: nn.Module) -> nn.Module:
                 block.body[-1].weight.zero_()
         net.body[-1].weight.zero_()  # the long skip's branch: all blocks, then conv + batch norm
     return net
-
-
-def load_sr_generator(net: nn.Module, source: str | Path, spec: dict[str, Any]) -> None:
-    """Copy the weights of an srresnet/srgan run or model into `net`, if the architectures match."""
-    from translate.zoo import load_model
-
-    trained, trained_spec = load_model(Path(source))
-    if not is_upscaler(trained_spec):
-        method = trained_spec.get("method", "unknown")
-        raise ConfigError(f"--init {source} is a {method} model, not an SRResNet/SRGAN one")
-    theirs = trained_spec["generator"]
-    if any(theirs.get(key) != spec[key] for key in _ARCHITECTURE):
-        raise ConfigError(
-            f"--init {source} does not fit this run: it is {_describe(theirs)}, this run is {_describe(spec)} "
-            "(match --scale, --width and --blocks)"
-        )
-    net.load_state_dict(trained.state_dict())
-
-
-def _describe(spec: dict[str, Any]) -> str:
-    return f"x{spec.get('scale')} with width {spec.get('width')} and {spec.get('n_blocks')} blocks"

@@ -1,0 +1,113 @@
+"""Start a run from trained weights (`--init`): fine-tuning on new domains, or SRGAN after SRResNet.
+
+Two sources, both read without unpickling:
+- a run folder with checkpoints: every network this run shares by name with that run (generators
+  and discriminators) is copied from its latest checkpoint. Fine-tuning a GAN goes best with both
+  halves trained: a fresh discriminator first undoes what the generator learned.
+- an exported model folder (or a finished run without checkpoints): the generators only, matched
+  by export name (a2b, b2a, sr, ...); discriminators start fresh.
+
+Only weights move. Optimizers, the step counter and the learning-rate schedule start anew: that is
+what separates a fine-tune from `--resume`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file
+from torch import nn
+
+from translate.engine.checkpoint import STATE_FILE, latest_checkpoint
+from translate.errors import ConfigError
+from translate.methods.base import Method
+from translate.zoo import CONFIG, WEIGHTS
+
+# The options that decide the shape of a network; named in the message when weights do not fit.
+ARCHITECTURE_OPTIONS = ("generator", "ngf", "ndf", "n_layers_d", "norm", "image_size", "scale", "width", "blocks")
+
+
+def init_networks(method: Method, source: Path) -> list[str]:
+    """Copy weights from `source` into `method`'s (not yet prepared) networks; returns the names loaded."""
+    if not source.exists():
+        raise ConfigError(f"--init {source} does not exist")
+    checkpoint = latest_checkpoint(source / "checkpoints")
+    if checkpoint is not None:
+        return _from_checkpoint(method, source, checkpoint)
+    return _from_exports(method, source)
+
+
+def _from_checkpoint(method: Method, run: Path, checkpoint: Path) -> list[str]:
+    state = json.loads((checkpoint / STATE_FILE).read_text())
+    if "networks" not in state:
+        raise ConfigError(f"--init {run}: checkpoint {checkpoint.name} does not name its networks (an older version)")
+    # Accelerate writes the prepared networks in order as model.safetensors, model_1.safetensors, ...
+    files = {name: checkpoint / (f"model_{i}" if i else "model") for i, name in enumerate(state["networks"])}
+    shared = [name for name in method.network_names if name in files]
+    if not shared:
+        raise ConfigError(
+            f"--init {run} has networks {', '.join(files)}, "
+            f"none of which this run has ({', '.join(method.network_names)})"
+        )
+    for name in shared:
+        weights = load_file(files[name].with_suffix(".safetensors"))
+        _load(getattr(method, name), weights, f"--init {run}: network {name}", _settings_difference(run, method))
+    return shared
+
+
+def _from_exports(method: Method, source: Path) -> list[str]:
+    exports = method.exports()
+    if (source / CONFIG).is_file():  # one exported model: it must say which of ours it is
+        spec = json.loads((source / CONFIG).read_text())
+        name = spec.get("direction") if len(exports) > 1 else next(iter(exports))
+        folders = {name: source} if name in exports else {}
+    else:
+        folders = {name: source / "models" / name for name in exports if (source / "models" / name / CONFIG).is_file()}
+    if not folders:
+        raise ConfigError(
+            f"--init {source} is neither a run with checkpoints nor holds a model for {', '.join(exports)}"
+        )
+    loaded = []
+    for name, folder in folders.items():
+        net, ours = exports[name]
+        theirs = json.loads((folder / CONFIG).read_text())["generator"]
+        if theirs != ours["generator"]:
+            raise ConfigError(
+                f"--init {folder} does not fit this run: its generator is {_describe(theirs)}, "
+                f"this run's is {_describe(ours['generator'])}"
+            )
+        _load(net, load_file(folder / WEIGHTS), f"--init {folder}", "")
+        loaded.append(name)
+    return loaded
+
+
+def _load(net: nn.Module, weights: dict[str, Any], what: str, hint: str) -> None:
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as exc:  # missing, unexpected or differently shaped tensors
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise ConfigError(f"{what} does not fit this run{hint}: {first}") from None
+
+
+def _settings_difference(run: Path, method: Method) -> str:
+    """' (it has --ngf 64, this run --ngf 32)' from the two runs' saved settings, or '' if unknown."""
+    import yaml
+
+    try:
+        theirs = yaml.safe_load((run / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return ""
+    differences = [
+        (f"--{key.replace('_', '-')} {theirs[key]}", f"--{key.replace('_', '-')} {getattr(method.config, key)}")
+        for key in ARCHITECTURE_OPTIONS
+        if key in theirs and hasattr(method.config, key) and theirs[key] != getattr(method.config, key)
+    ]
+    if not differences:
+        return ""
+    return f" (it has {', '.join(t for t, _ in differences)}; this run {', '.join(o for _, o in differences)})"
+
+
+def _describe(generator: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in generator.items() if key not in ("in_channels", "out_channels"))
