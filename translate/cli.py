@@ -15,6 +15,7 @@ import typer
 from translate.cli_datasets import datasets_app
 from translate.cli_evaluate import evaluate_app
 from translate.cli_options import command_from_config, user_errors
+from translate.cli_weights import weights_app
 from translate.config import METHOD_CONFIGS, TrainConfig
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ train_app = typer.Typer(help="Train a model; see `translate train METHOD --help`
 app.add_typer(train_app, name="train")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(weights_app, name="weights")
 
 
 def run_training(config: TrainConfig) -> None:

@@ -83,7 +83,7 @@ def download(
 
         root = catalog.data_root(data_root)
         dataset = catalog.get(name)
-        with _byte_progress(dataset.archive_name) as update:
+        with byte_progress(dataset.archive_name) as update:
             digest = catalog.download(dataset, root, update, keep_archive=keep_archive)
         if digest is None:
             typer.echo(f"{dataset.name} is already in {catalog.folder(dataset, root)}")
@@ -116,7 +116,7 @@ def prepare(
 
 
 @contextlib.contextmanager
-def _byte_progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
+def byte_progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
     """A rich download bar; yields the callback that moves it: update(bytes so far, total or None)."""
     from rich.progress import (
         BarColumn,

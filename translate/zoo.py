@@ -34,9 +34,15 @@ def save_model(net: nn.Module, spec: dict[str, Any], folder: Path) -> None:
 
 
 def find_model_folder(path: Path, direction: str | None = None) -> Path:
-    """Resolve a model folder, or a run folder plus a direction, to the folder holding the weights."""
+    """Resolve a model folder, a run folder plus a direction, or the name of a downloaded pretrained
+    model (`translate weights list`) to the folder holding the weights."""
     if not path.exists():
-        raise ConfigError(f"model {path} does not exist")
+        from translate.pretrained import resolve
+
+        named = resolve(str(path))
+        if named is None:
+            raise ConfigError(f"model {path} does not exist (nor is it a name from `translate weights list`)")
+        return named
     if (path / CONFIG).is_file():
         return path
     models = path / "models"

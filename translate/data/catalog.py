@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from translate.data.download import Progress, extract_archive, fetch, megabytes, reason, sha256_of
+from translate.data.download import Progress, check_sha256, extract_archive, fetch, megabytes, reason
 from translate.errors import DataError
 
 PAIRED, UNPAIRED = "paired", "unpaired"
@@ -303,7 +303,7 @@ def download(dataset: DataSet, root: Path, progress: Progress | None = None, kee
     if archive.is_file():
         digest = verify(dataset, archive, delete=False)
     else:
-        fetch(dataset.url, part, progress)
+        fetch(dataset.url, part, progress, by_hand=archive)
         digest = verify(dataset, part)
         os.replace(part, archive)
     unpack(dataset, archive, root)
@@ -314,15 +314,7 @@ def download(dataset: DataSet, root: Path, progress: Progress | None = None, kee
 
 def verify(dataset: DataSet, path: Path, delete: bool = True) -> str:
     """Check `path` against the catalog's sha256 (when known); a mismatch deletes a downloaded file."""
-    digest = sha256_of(path)
-    if dataset.sha256 is not None and digest != dataset.sha256.lower():
-        if delete:
-            path.unlink(missing_ok=True)
-        fate = "it was deleted; run the command again to download it afresh" if delete else "remove it and retry"
-        raise DataError(
-            f"{path.name} does not match the catalog's checksum (sha256 {digest}, expected {dataset.sha256}): {fate}"
-        )
-    return digest
+    return check_sha256(path, dataset.sha256, "the catalog's checksum", delete)
 
 
 # -- unpacking -------------------------------------------------------------------------------------

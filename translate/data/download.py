@@ -26,15 +26,21 @@ Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or No
 _CHUNK = 1 << 20
 
 
-def fetch(url: str, part: Path, progress: Progress | None = None) -> int:
+def fetch(url: str, part: Path, progress: Progress | None = None, by_hand: Path | None = None) -> int:
     """Download `url` into `part`, continuing what is already there; returns the bytes fetched now.
 
     HTTP resumes with a Range request (a server that ignores it sends everything again, and the
     file restarts); `file://` seeks. A transfer that stops early keeps the `.part` for next time.
+    `by_hand` is where the caller would take the file from if a user put it there: an unreachable
+    server's error says so.
     """
     part.parent.mkdir(parents=True, exist_ok=True)
     start = part.stat().st_size if part.is_file() else 0
-    stream, total, start = _open(url, start)
+    try:
+        stream, total, start = _open(url, start)
+    except _Unreachable as exc:
+        hint = f"put {by_hand.name} into {by_hand.parent}/ by hand and run the command again" if by_hand else ""
+        raise DataError(f"{exc} (offline? {hint})" if hint else f"{exc} (offline?)") from None
     fetched = 0
     try:
         with stream, open(part, "ab" if start else "wb") as out:
@@ -82,13 +88,17 @@ def _open(url: str, start: int) -> tuple[BinaryIO, int | None, int]:
             return _Empty(), start, start
         raise DataError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise DataError(f"cannot download {url}: {reason(exc)} (offline? see `translate datasets list`)") from None
+        raise _Unreachable(f"cannot download {url}: {reason(exc)}") from None
     if response.status == 206:
         first, total = _content_range(response.headers.get("Content-Range", ""))
         if first == start:
             return response, total, start
     length = response.headers.get("Content-Length")
     return response, int(length) if length and length.isdigit() else None, 0
+
+
+class _Unreachable(DataError):
+    """No connection to the server at all (as opposed to an HTTP error from it)."""
 
 
 class _Empty:
@@ -109,6 +119,21 @@ def _content_range(value: str) -> tuple[int | None, int | None]:
         return int(span.split("-")[0]), int(total) if total.isdigit() else None
     except ValueError:
         return None, None
+
+
+def check_sha256(path: Path, expected: str | None, listed_in: str, delete: bool = True) -> str:
+    """Return `path`'s sha256; raise if it differs from `expected` (None: nothing to check against).
+
+    A mismatching download is deleted (`delete`), so the next attempt starts afresh; a file put
+    there by hand is left alone.
+    """
+    digest = sha256_of(path)
+    if expected is not None and digest != expected.lower():
+        if delete:
+            path.unlink(missing_ok=True)
+        fate = "it was deleted; run the command again to download it afresh" if delete else "remove it and retry"
+        raise DataError(f"{path.name} does not match {listed_in} (sha256 {digest}, expected {expected}): {fate}")
+    return digest
 
 
 def sha256_of(path: Path) -> str:

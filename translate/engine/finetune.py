@@ -32,7 +32,12 @@ ARCHITECTURE_OPTIONS = ("generator", "ngf", "ndf", "n_layers_d", "norm", "image_
 def init_networks(method: Method, source: Path) -> list[str]:
     """Copy weights from `source` into `method`'s (not yet prepared) networks; returns the names loaded."""
     if not source.exists():
-        raise ConfigError(f"--init {source} does not exist")
+        from translate.pretrained import resolve
+
+        named = resolve(str(source))  # a downloaded pretrained model, by name
+        if named is None:
+            raise ConfigError(f"--init {source} does not exist (nor is it a name from `translate weights list`)")
+        source = named
     checkpoint = latest_checkpoint(source / "checkpoints")
     if checkpoint is not None:
         return _from_checkpoint(method, source, checkpoint)
