@@ -71,3 +71,37 @@ def test_fp16_without_gpu_is_a_clear_error(tmp_path):
     a = write_domain(tmp_path / "a", 2, 32, seed=1)
     result = cli("train", "cyclegan", "--a", a, "--b", a, "--out", tmp_path / "r", *TINY, "--mixed-precision", "fp16")
     assert result.exit_code == 2 and "needs a GPU" in result.stderr
+
+
+def _pix2pix_args(tmp_path):
+    a = write_domain(tmp_path / "a", 8, 128, seed=1)
+    b = write_domain(tmp_path / "b", 8, 128, seed=1, mapping=day_to_night)  # same seed: aligned pairs
+    size = ("--size", "128", "--load-size", "128", "--generator", "unet128", "--ngf", "4", "--ndf", "4")
+    return ("pix2pix", "--a", a, "--b", b, *size)
+
+
+def _discogan_args(tmp_path):
+    a = write_domain(tmp_path / "a", 8, 64, seed=1)
+    b = write_domain(tmp_path / "b", 8, 64, seed=2, mapping=day_to_night)
+    return ("discogan", "--a", a, "--b", b, "--width", "4")
+
+
+def _srgan_args(tmp_path):
+    hr = write_domain(tmp_path / "hr", 8, 32, seed=1)
+    sr = ("--scale", "2", "--hr-size", "16", "--width", "4", "--blocks", "1", "--ndf", "4")
+    return ("srgan", "--hr", hr, *sr, "--content-loss", "mse")
+
+
+@pytest.mark.parametrize(
+    "method_args", [_pix2pix_args, _discogan_args, _srgan_args], ids=["pix2pix", "discogan", "srgan"]
+)
+def test_every_method_trains_on_two_processes(tmp_path, method_args):
+    """DDP is strict where one process is not (every parameter must get a gradient, buffers are
+    broadcast): each method's networks must go through it, not only CycleGAN's."""
+    out = tmp_path / "run"
+    run = ("--out", out, "--batch-size", "2", "--workers", "0", "--steps", "2", "--save-every", "2", "--log-every", "1")
+    result = launch(2, "train", *method_args(tmp_path), *run)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [1, 2]
+    assert json.loads((out / "checkpoints" / "step-00000002" / "trainer_state.json").read_text())["num_processes"] == 2
+    assert any((out / "models").rglob("model.safetensors"))
