@@ -265,3 +265,33 @@ def test_train_resume_export_convert(tmp_path):
         result = invoke("convert", "--model", run, "--input", inputs, "--output", tmp_path / "out", "--overwrite")
         assert result.exit_code == 0
         assert np.array_equal(np.asarray(load_image(tmp_path / "out" / "1.png")), np.asarray(expected))
+
+
+def test_evaluate_paired_scores_the_converted_images_and_the_input_baseline(tmp_path):
+    data, run = make_side_by_side(tmp_path / "sbs"), tmp_path / "run"
+    result = invoke("train", "pix2pix", "--data", data, "--out", run, *TINY, "--steps", "2", "--eval-mode")
+    assert result.exit_code == 0, result.output
+    report = tmp_path / "scores.json"
+    result = invoke("evaluate", "paired", "--model", run, "--data", data, "--json", report)
+    assert result.exit_code == 0, result.output
+    scores = json.loads(report.read_text())
+    assert scores["direction"] == "a2b" and len(scores["images"]) == 6
+
+    # The same numbers from files: the converter's output and the input, each against the target.
+    halves = tmp_path / "halves"
+    assert invoke("datasets", "split", "--data", data, "--out", halves).exit_code == 0
+    assert invoke("convert", "--model", run, "--input", halves / "A", "--output", tmp_path / "out").exit_code == 0
+    for image in scores["images"]:
+        target = np.asarray(load_image(halves / "B" / image["name"]), dtype=np.float64)
+        output = np.asarray(load_image(tmp_path / "out" / image["name"]), dtype=np.float64)
+        source = np.asarray(load_image(halves / "A" / image["name"]), dtype=np.float64)
+        assert image["l1"] == pytest.approx(np.abs(output - target).mean() / 255, abs=1e-9)
+        assert image["input_l1"] == pytest.approx(np.abs(source - target).mean() / 255, abs=1e-9)
+    mean = scores["mean"]["input_l1"]
+    assert mean == pytest.approx(np.mean([image["input_l1"] for image in scores["images"]]))
+    assert mean > 0.3  # 255 - a against a: the baseline is far from the target
+
+
+def test_evaluate_paired_needs_one_layout(tmp_path):
+    result = invoke("evaluate", "paired", "--model", tmp_path, "--data", "x", "--a", "y", "--b", "z")
+    assert result.exit_code == 2 and "not both" in result.stderr

@@ -9,15 +9,6 @@ import typer
 
 evaluate_app = typer.Typer(help="Score trained models against ground truth.", no_args_is_help=True)
 
-_COLUMNS = (
-    ("PSNR-Y", "psnr_y", "{:.2f}"),
-    ("SSIM-Y", "ssim_y", "{:.4f}"),
-    ("PSNR-RGB", "psnr_rgb", "{:.2f}"),
-    ("bicubic PSNR-Y", "bicubic_psnr_y", "{:.2f}"),
-    ("bicubic SSIM-Y", "bicubic_ssim_y", "{:.4f}"),
-    ("bicubic PSNR-RGB", "bicubic_psnr_rgb", "{:.2f}"),
-)
-
 
 @evaluate_app.command("sr")
 def sr(
@@ -33,26 +24,34 @@ def sr(
     from translate.cli_options import user_errors
 
     with user_errors():
-        from translate.metrics.evaluate_sr import evaluate_sr, write_json
+        from translate.metrics.evaluate_sr import evaluate_sr
 
-        evaluation = evaluate_sr(model, hr, scale=scale, device=device, tile=tile, tile_overlap=tile_overlap)
-        _print_table(evaluation)
-        if json_out is not None:
-            write_json(evaluation, json_out)
-            typer.echo(f"Scores: {json_out}")
+        _report(evaluate_sr(model, hr, scale=scale, device=device, tile=tile, tile_overlap=tile_overlap), json_out)
 
 
-def _print_table(evaluation) -> None:
-    from rich.console import Console
-    from rich.table import Table
+@evaluate_app.command("paired")
+def paired(
+    model: Path = typer.Option(..., "--model", help="A model folder, a run folder or a pretrained name."),
+    data: str | None = typer.Option(None, "--data", help="Held-out side-by-side A|B images (folder or name:val)."),
+    a: str | None = typer.Option(None, "--a", help="Held-out A images, paired with --b by relative path and name."),
+    b: str | None = typer.Option(None, "--b", help="Held-out B images."),
+    direction: str | None = typer.Option(None, "--direction", help="Which generator of a run (a2b or b2a)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write every score to this JSON file."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+) -> None:
+    """L1, PSNR and SSIM of a translation model against ground-truth pairs, next to the input itself."""
+    from translate.cli_options import user_errors
 
-    table = Table(title=f"x{evaluation.scale} super-resolution vs bicubic ({evaluation.scale} px border cropped)")
-    table.add_column("image")
-    for title, _, _ in _COLUMNS:
-        table.add_column(title, justify="right")
-    for scores in evaluation.images:
-        table.add_row(scores.name, *(fmt.format(getattr(scores, key)) for _, key, fmt in _COLUMNS))
-    mean = evaluation.mean()
-    table.add_section()
-    table.add_row("mean", *(fmt.format(mean[key]) for _, key, fmt in _COLUMNS), style="bold")
-    Console().print(table)
+    with user_errors():
+        from translate.metrics.evaluate_paired import evaluate_paired
+
+        _report(evaluate_paired(model, data=data, a=a, b=b, direction=direction, device=device), json_out)
+
+
+def _report(evaluation, json_out: Path | None) -> None:
+    from translate.metrics.report import print_table, write_json
+
+    print_table(evaluation)
+    if json_out is not None:
+        write_json(evaluation, json_out)
+        typer.echo(f"Scores: {json_out}")

@@ -9,8 +9,11 @@ inputs are never touched.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +70,20 @@ def translate_fixed(net: torch.nn.Module, image: torch.Tensor, size: int) -> tor
     return F.interpolate(net(x), size=(h, w), mode="bicubic", antialias=True)[0].clamp(-1.0, 1.0)
 
 
+def make_translator(net: torch.nn.Module, spec: dict[str, Any]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """CHW image in [-1, 1] -> its translation, at the input's size, run as the model was meant to run."""
+    from translate.nets.builders import size_multiple
+
+    if spec.get("eval_mode") is False:
+        # pix2pix as published: the reference test.py without --eval keeps the WHOLE net in train
+        # mode, so dropout stays on and batch norm uses each image's own statistics (one per batch).
+        net.train()
+    fixed = spec.get("fixed_size")  # set by generators trained at a single size (DiscoGAN)
+    if fixed:
+        return functools.partial(translate_fixed, net, size=fixed)
+    return functools.partial(translate_image, net, multiple=size_multiple(spec["generator"]["name"]))
+
+
 def convert_folder(
     model: Path,
     input_dir: Path,
@@ -84,7 +101,6 @@ def convert_folder(
     from translate.data.demo import resolve_domain
     from translate.data.folders import find_images
     from translate.data.images import image_to_tensor, load_image, save_image, tensor_to_image
-    from translate.nets.builders import size_multiple
     from translate.zoo import load_model
 
     input_dir = resolve_domain(str(input_dir))
@@ -92,15 +108,11 @@ def convert_folder(
     paths = find_images(input_dir)
     dev = pick_device(device)
     net, spec = load_model(model, direction, dev)
-    if spec.get("eval_mode") is False:
-        # pix2pix as published: the reference test.py without --eval keeps the WHOLE net in train
-        # mode, so dropout stays on and batch norm uses each image's own statistics (one per batch).
-        net.train()
-    multiple = size_multiple(spec["generator"]["name"])
     upscaler = is_upscaler(spec)  # SRResNet/SRGAN: a larger output, made tile by tile (tiling.py)
     if require_upscaler and not upscaler:
         raise ConfigError(f"--model {model} is a {spec.get('method')} model, not a super-resolution one")
     check_tiling(tile, tile_overlap)
+    translator = None if upscaler else make_translator(net, spec)
     report = ConvertReport(output_dir)
     for path in track(paths, description="convert", transient=True):
         target = (output_dir / path.relative_to(input_dir)).with_suffix(suffix)
@@ -115,8 +127,6 @@ def convert_folder(
         if upscaler:
             save_image(upscale_image(net, image, spec["scale"], tile, tile_overlap), target)
         else:
-            fixed = spec.get("fixed_size")  # set by generators trained at a single size
-            result = translate_fixed(net, image, fixed) if fixed else translate_image(net, image, multiple)
-            save_image(tensor_to_image(result.float().cpu()), target)
+            save_image(tensor_to_image(translator(image).float().cpu()), target)
         report.converted += 1
     return report

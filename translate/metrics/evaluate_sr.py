@@ -8,14 +8,13 @@ border cropped). The bicubic columns are the baseline a model has to beat.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from translate.errors import ConfigError, DataError
+from translate.metrics.report import Evaluation
 
 
 @dataclass
@@ -30,26 +29,27 @@ class ImageScores:
 
 
 @dataclass
-class SREvaluation:
+class SREvaluation(Evaluation):
     model: str
     hr: str
     scale: int
-    images: list[ImageScores]
 
-    def mean(self) -> dict[str, float]:
-        """Mean of every score over the images (how SR papers report a test set)."""
-        names = [f.name for f in dataclasses.fields(ImageScores) if f.name != "name"]
-        return {name: float(np.mean([getattr(s, name) for s in self.images])) for name in names}
+    COLUMNS = (
+        ("PSNR-Y", "psnr_y", "{:.2f}"),
+        ("SSIM-Y", "ssim_y", "{:.4f}"),
+        ("PSNR-RGB", "psnr_rgb", "{:.2f}"),
+        ("bicubic PSNR-Y", "bicubic_psnr_y", "{:.2f}"),
+        ("bicubic SSIM-Y", "bicubic_ssim_y", "{:.4f}"),
+        ("bicubic PSNR-RGB", "bicubic_psnr_rgb", "{:.2f}"),
+    )
 
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model,
-            "hr": self.hr,
-            "scale": self.scale,
-            "conventions": f"Y channel (BT.601) and RGB on [0, 255], {self.scale} px border cropped",
-            "mean": self.mean(),
-            "images": [dataclasses.asdict(s) for s in self.images],
-        }
+    @property
+    def title(self) -> str:
+        return f"x{self.scale} super-resolution vs bicubic ({self.scale} px border cropped)"
+
+    @property
+    def conventions(self) -> str:
+        return f"Y channel (BT.601) and RGB on [0, 255], {self.scale} px border cropped"
 
 
 def score(output: np.ndarray, hr: np.ndarray, scale: int) -> tuple[float, float, float]:
@@ -101,11 +101,4 @@ def evaluate_sr(
         bicubic = bicubic_resize(lr, hr.shape[1], hr.shape[0])
         name = path.relative_to(root).as_posix()
         scores.append(ImageScores(name, *score(sr, hr, scale), *score(bicubic, hr, scale)))
-    return SREvaluation(str(model), str(hr_dir), scale, scores)
-
-
-def write_json(evaluation: SREvaluation, path: Path) -> None:
-    """Write the scores atomically (a crash never leaves half a report)."""
-    from translate.atomic import write_text
-
-    write_text(path, json.dumps(evaluation.to_dict(), indent=2) + "\n")
+    return SREvaluation(scores, str(model), str(hr_dir), scale)
