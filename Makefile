@@ -20,7 +20,7 @@ demo: install
 	rm -rf $(DEMO)
 	$(BIN)/translate train cyclegan --a demo-day --b demo-night --out $(DEMO) \
 		--size 64 --load-size 72 --generator resnet6 --ngf 16 --ndf 16 \
-		--steps 1200 --sample-every 200 --save-every 400 --workers 2
+		--steps 600 --sample-every 200 --save-every 300 --workers 2
 	$(BIN)/translate convert --model $(DEMO) --direction a2b --input demo-day --output $(DEMO)/converted/day2night
 
 test: install
