@@ -85,11 +85,8 @@ def download(
         dataset = catalog.get(name)
         with byte_progress(dataset.archive_name) as update:
             digest = catalog.download(dataset, root, update, keep_archive=keep_archive)
-        if digest is None:
-            typer.echo(f"{dataset.name} is already in {catalog.folder(dataset, root)}")
+        if not report_download(dataset.name, catalog.folder(dataset, root), digest, dataset.sha256, "the catalog"):
             return
-        checked = "matches the catalog" if dataset.sha256 else "not in the catalog, so unverified"
-        typer.echo(f"sha256 {digest} ({checked})")
         typer.echo(f"Unpacked {dataset.name} into {catalog.folder(dataset, root)}")
         if dataset.kind == catalog.PAIRED:
             typer.echo(f"Domains are cut from its A|B images on first use (or now: translate datasets prepare {name})")
@@ -113,6 +110,16 @@ def prepare(
         for domain in catalog.DOMAINS.values():
             if domain.dataset == dataset.name:
                 typer.echo(f"  {domain.name:<14} {catalog.resolve(domain.name, root)}")
+
+
+def report_download(name: str, where: Path, digest: str | None, pinned: str | None, listed_in: str) -> bool:
+    """Say what a download did; False when there was nothing to do (`digest` None: already here)."""
+    if digest is None:
+        typer.echo(f"{name} is already in {where}")
+        return False
+    checked = f"matches {listed_in}" if pinned else f"not in {listed_in}, so unverified"
+    typer.echo(f"sha256 {digest} ({checked})")
+    return True
 
 
 @contextlib.contextmanager

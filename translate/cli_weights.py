@@ -26,7 +26,7 @@ def list_weights() -> None:
 @weights_app.command("download")
 def download(name: str = typer.Argument(..., help="A name from `translate weights list`.")) -> None:
     """Download a reference generator, verify it and store it as model.safetensors + config.json."""
-    from translate.cli_datasets import byte_progress
+    from translate.cli_datasets import byte_progress, report_download
     from translate.cli_options import user_errors
 
     with user_errors():
@@ -37,9 +37,6 @@ def download(name: str = typer.Argument(..., help="A name from `translate weight
         with byte_progress(pretrained.download_path(entry, root).name) as update:
             digest = pretrained.install(entry, root, update)
         where = pretrained.folder(entry, root)
-        if digest is None:
-            typer.echo(f"{entry.name} is already in {where}")
+        if not report_download(entry.name, where, digest, entry.sha256, "the manifest"):
             return
-        checked = "matches the manifest" if entry.sha256 else "not in the manifest, so unverified"
-        typer.echo(f"sha256 {digest} ({checked})")
         typer.echo(f"Stored {entry.name} in {where}; use it as --model {entry.name}")
