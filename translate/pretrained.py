@@ -12,12 +12,11 @@ no entry is pinned yet: `download` prints the digest it got so that one can be, 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from translate.data.download import Progress, check_sha256, fetch
+from translate.data.download import Progress, obtain, reason
 from translate.errors import ConfigError, DataError
 
 CYCLEGAN_URL = "https://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{}.pth"
@@ -88,12 +87,9 @@ MANIFEST: dict[str, Pretrained] = {
 
 def weights_root() -> Path:
     """$TRANSLATE_WEIGHTS, else <translate cache>/weights."""
-    configured = os.environ.get("TRANSLATE_WEIGHTS")
-    if configured:
-        return Path(configured).expanduser()
-    from translate.data.demo import cache_dir
+    from translate.data.demo import cache_subdir
 
-    return cache_dir() / "weights"
+    return cache_subdir("TRANSLATE_WEIGHTS", "weights")
 
 
 def get(name: str) -> Pretrained:
@@ -143,21 +139,11 @@ def install(entry: Pretrained, root: Path, progress: Progress | None = None) -> 
     if is_installed(entry, root):
         return None
     pth = download_path(entry, root)
-    if not pth.is_file():
-        part = pth.with_name(pth.name + ".part")
-        fetch(entry.url, part, progress, by_hand=pth)
-        check_sha256(part, entry.sha256, "the manifest")
-        os.replace(part, pth)
-    digest = check_sha256(pth, entry.sha256, "the manifest", delete=False)
+    digest = obtain(entry.url, pth, entry.sha256, "the manifest", progress)
     try:
         net = load_reference_generator(pth, entry.generator)
     except Exception as exc:  # an unpickling refusal, a truncated file, another architecture
-        raise DataError(f"{pth} is not a {entry.generator['name']} generator state dict: {_first_line(exc)}") from None
+        raise DataError(f"{pth} is not a {entry.generator['name']} generator state dict: {reason(exc)}") from None
     save_model(net, entry.spec(), folder(entry, root))
     pth.unlink()
     return digest
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

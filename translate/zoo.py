@@ -33,16 +33,26 @@ def save_model(net: nn.Module, spec: dict[str, Any], folder: Path) -> None:
         (tmp / CONFIG).write_text(json.dumps(spec | {"translate_version": __version__}, indent=2) + "\n")
 
 
+def existing_or_pretrained(path: Path, what: str) -> Path:
+    """`path` if it exists, else the folder of the downloaded pretrained model of that name.
+
+    A name that is known but not downloaded raises the error that says how to get it; `what`
+    ("model", "--init") names the option in the error for anything else.
+    """
+    if path.exists():
+        return path
+    from translate.pretrained import resolve
+
+    named = resolve(str(path))
+    if named is None:
+        raise ConfigError(f"{what} {path} does not exist (nor is it a name from `translate weights list`)")
+    return named
+
+
 def find_model_folder(path: Path, direction: str | None = None) -> Path:
     """Resolve a model folder, a run folder plus a direction, or the name of a downloaded pretrained
     model (`translate weights list`) to the folder holding the weights."""
-    if not path.exists():
-        from translate.pretrained import resolve
-
-        named = resolve(str(path))
-        if named is None:
-            raise ConfigError(f"model {path} does not exist (nor is it a name from `translate weights list`)")
-        return named
+    path = existing_or_pretrained(path, "model")
     if (path / CONFIG).is_file():
         return path
     models = path / "models"

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from translate.data.download import Progress, check_sha256, extract_archive, fetch, megabytes, reason
+from translate.data.download import Progress, extract_archive, megabytes, obtain, reason
 from translate.errors import DataError
 
 PAIRED, UNPAIRED = "paired", "unpaired"
@@ -161,12 +161,9 @@ def data_root(override: str | os.PathLike | None = None) -> Path:
     """`override` (--data-root), else $TRANSLATE_DATA, else <translate cache>/datasets."""
     if override:
         return Path(override).expanduser()
-    configured = os.environ.get("TRANSLATE_DATA")
-    if configured:
-        return Path(configured).expanduser()
-    from translate.data.demo import cache_dir
+    from translate.data.demo import cache_subdir
 
-    return cache_dir() / "datasets"
+    return cache_subdir("TRANSLATE_DATA", "datasets")
 
 
 def get(name: str) -> DataSet:
@@ -299,22 +296,12 @@ def download(dataset: DataSet, root: Path, progress: Progress | None = None, kee
     """
     if is_downloaded(dataset, root):
         return None
-    archive, part = archive_path(dataset, root), part_path(dataset, root)
-    if archive.is_file():
-        digest = verify(dataset, archive, delete=False)
-    else:
-        fetch(dataset.url, part, progress, by_hand=archive)
-        digest = verify(dataset, part)
-        os.replace(part, archive)
+    archive = archive_path(dataset, root)
+    digest = obtain(dataset.url, archive, dataset.sha256, "the catalog's checksum", progress)
     unpack(dataset, archive, root)
     if not keep_archive:
         archive.unlink(missing_ok=True)
     return digest
-
-
-def verify(dataset: DataSet, path: Path, delete: bool = True) -> str:
-    """Check `path` against the catalog's sha256 (when known); a mismatch deletes a downloaded file."""
-    return check_sha256(path, dataset.sha256, "the catalog's checksum", delete)
 
 
 # -- unpacking -------------------------------------------------------------------------------------

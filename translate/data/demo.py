@@ -96,6 +96,12 @@ def cache_dir() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".cache" / "translate"
 
 
+def cache_subdir(env_var: str, name: str) -> Path:
+    """$env_var if set (to keep large downloads elsewhere), else <translate cache>/name."""
+    configured = os.environ.get(env_var)
+    return Path(configured).expanduser() if configured else cache_dir() / name
+
+
 def demo_domain(name: str) -> Path:
     """The folder of a built-in domain, drawn into the cache the first time (a second or two).
 

@@ -121,6 +121,22 @@ def _content_range(value: str) -> tuple[int | None, int | None]:
         return None, None
 
 
+def obtain(url: str, target: Path, expected: str | None, listed_in: str, progress: Progress | None = None) -> str:
+    """Make sure `target` holds the file at `url`; returns its sha256.
+
+    A file already at `target` (put there by hand, or left by an earlier run that stopped before
+    unpacking) is checked and used without touching the network. Otherwise the download goes to
+    `target.part`, resuming what is there, is checked, and only then renamed to `target`.
+    """
+    if target.is_file():
+        return check_sha256(target, expected, listed_in, delete=False)
+    part = target.with_name(target.name + ".part")
+    fetch(url, part, progress, by_hand=target)
+    digest = check_sha256(part, expected, listed_in)
+    os.replace(part, target)
+    return digest
+
+
 def check_sha256(path: Path, expected: str | None, listed_in: str, delete: bool = True) -> str:
     """Return `path`'s sha256; raise if it differs from `expected` (None: nothing to check against).
 

@@ -75,6 +75,16 @@ def save_checkpoint(
     return target
 
 
+def network_files(path: Path) -> dict[str, Path]:
+    """Network name -> its weights file in checkpoint `path`.
+
+    Accelerate writes the prepared networks in order as model.safetensors, model_1.safetensors, ...;
+    the order is the one recorded by `save_checkpoint`. Empty for checkpoints that recorded none.
+    """
+    names = json.loads((path / STATE_FILE).read_text()).get("networks", [])
+    return {name: path / (f"model_{i}.safetensors" if i else "model.safetensors") for i, name in enumerate(names)}
+
+
 def load_checkpoint(accelerator: Accelerator, path: Path) -> tuple[int, dict[str, torch.Tensor]]:
     """Restore Accelerate's state from `path`; return the step and this process's extra state."""
     accelerator.load_state(str(path))

@@ -13,17 +13,19 @@ what separates a fine-tune from `--resume`.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_file
 from torch import nn
 
-from translate.engine.checkpoint import STATE_FILE, latest_checkpoint
+from translate.engine.checkpoint import latest_checkpoint, network_files
 from translate.errors import ConfigError
 from translate.methods.base import Method
-from translate.zoo import CONFIG, WEIGHTS
+from translate.zoo import CONFIG, WEIGHTS, existing_or_pretrained
 
 # The options that decide the shape of a network; named in the message when weights do not fit.
 ARCHITECTURE_OPTIONS = ("generator", "ngf", "ndf", "n_layers_d", "norm", "image_size", "scale", "width", "blocks")
@@ -31,13 +33,7 @@ ARCHITECTURE_OPTIONS = ("generator", "ngf", "ndf", "n_layers_d", "norm", "image_
 
 def init_networks(method: Method, source: Path) -> list[str]:
     """Copy weights from `source` into `method`'s (not yet prepared) networks; returns the names loaded."""
-    if not source.exists():
-        from translate.pretrained import resolve
-
-        named = resolve(str(source))  # a downloaded pretrained model, by name
-        if named is None:
-            raise ConfigError(f"--init {source} does not exist (nor is it a name from `translate weights list`)")
-        source = named
+    source = existing_or_pretrained(source, "--init")
     checkpoint = latest_checkpoint(source / "checkpoints")
     if checkpoint is not None:
         return _from_checkpoint(method, source, checkpoint)
@@ -45,11 +41,9 @@ def init_networks(method: Method, source: Path) -> list[str]:
 
 
 def _from_checkpoint(method: Method, run: Path, checkpoint: Path) -> list[str]:
-    state = json.loads((checkpoint / STATE_FILE).read_text())
-    if "networks" not in state:
+    files = network_files(checkpoint)
+    if not files:
         raise ConfigError(f"--init {run}: checkpoint {checkpoint.name} does not name its networks (an older version)")
-    # Accelerate writes the prepared networks in order as model.safetensors, model_1.safetensors, ...
-    files = {name: checkpoint / (f"model_{i}" if i else "model") for i, name in enumerate(state["networks"])}
     shared = [name for name in method.network_names if name in files]
     if not shared:
         raise ConfigError(
@@ -57,8 +51,8 @@ def _from_checkpoint(method: Method, run: Path, checkpoint: Path) -> list[str]:
             f"none of which this run has ({', '.join(method.network_names)})"
         )
     for name in shared:
-        weights = load_file(files[name].with_suffix(".safetensors"))
-        _load(getattr(method, name), weights, f"--init {run}: network {name}", _settings_difference(run, method))
+        hint = functools.partial(_settings_difference, run, method)  # read only if the weights do not fit
+        _load(getattr(method, name), load_file(files[name]), f"--init {run}: network {name}", hint)
     return shared
 
 
@@ -83,17 +77,18 @@ def _from_exports(method: Method, source: Path) -> list[str]:
                 f"--init {folder} does not fit this run: its generator is {_describe(theirs)}, "
                 f"this run's is {_describe(ours['generator'])}"
             )
-        _load(net, load_file(folder / WEIGHTS), f"--init {folder}", "")
+        _load(net, load_file(folder / WEIGHTS), f"--init {folder}")
         loaded.append(name)
     return loaded
 
 
-def _load(net: nn.Module, weights: dict[str, Any], what: str, hint: str) -> None:
+def _load(net: nn.Module, weights: dict[str, Any], what: str, hint: Callable[[], str] = lambda: "") -> None:
+    """load_state_dict, with a one-line error; `hint()` adds what explains a mismatch."""
     try:
         net.load_state_dict(weights)
     except RuntimeError as exc:  # missing, unexpected or differently shaped tensors
         first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-        raise ConfigError(f"{what} does not fit this run{hint}: {first}") from None
+        raise ConfigError(f"{what} does not fit this run{hint()}: {first}") from None
 
 
 def _settings_difference(run: Path, method: Method) -> str:
