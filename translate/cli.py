@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -60,43 +61,119 @@ class Direction(str, Enum):
     b2a = "b2a"
 
 
+# Options shared by `convert` and `upscale` (one pipeline runs both).
+_MODEL_HELP = "A run folder, an exported model folder, a pretrained name, or a generator file (.pth / .safetensors)."
+_OUTPUT = typer.Option(..., "--output", help="Folder for the results (mirrors the input's layout).")
+_OVERWRITE = typer.Option(False, "--overwrite", help="Replace results that already exist (else a re-run continues).")
+_DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ... (under `accelerate launch`: its own).")
+_BATCH = typer.Option(8, "--batch-size", help="Images of the same size run through the model together.")
+_WORKERS = typer.Option(None, "--workers", help="Processes reading and decoding images [default: one per core, <= 4].")
+_PRECISION = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (GPU only); fp32 is bit-exact.")
+_FORMAT = typer.Option("png", "--format", help="Output format: png, jpg or webp.")
+_QUALITY = typer.Option(95, "--quality", help="JPEG/WebP quality, 1-100.")
+
+
 @app.command()
 def convert(
-    model: Path = typer.Option(..., "--model", help="An exported model folder, or a run folder."),
+    model: Path = typer.Option(..., "--model", help=_MODEL_HELP),
     input: Path = typer.Option(
         ..., "--input", help="Folder of images to convert (searched recursively), or a domain name."
     ),
-    output: Path = typer.Option(..., "--output", help="Folder for the results (mirrors the input's layout)."),
+    output: Path = _OUTPUT,
     direction: Direction | None = typer.Option(None, "--direction", help="Which generator of a run to use."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace results that already exist."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+    size: int | None = typer.Option(
+        None,
+        "--size",
+        help="Resize each image's shorter side to N before converting. Generators work best near the size they "
+        "were trained at: `translate inspect MODEL` shows it (config.json's `size`).",
+    ),
+    keep_size: bool = typer.Option(
+        True, "--keep-size/--no-keep-size", help="With --size: resize each result back to its input's size."
+    ),
+    batch_size: int = _BATCH,
+    workers: int | None = _WORKERS,
+    precision: str = _PRECISION,
+    format: str = _FORMAT,
+    quality: int = _QUALITY,
+    overwrite: bool = _OVERWRITE,
+    device: str = _DEVICE,
 ) -> None:
-    """Translate every image in a folder with a trained generator."""
-    with user_errors():
-        from translate.inference.converter import convert_folder
+    """Translate every image in a folder with a trained generator.
 
-        chosen = direction.value if direction else None
-        report = convert_folder(model, input, output, direction=chosen, overwrite=overwrite, device=device)
-        typer.echo(report.summary())
+    Exit code 0: all converted; 1: some files could not be read (listed in OUTPUT/failures.json);
+    2: a usage error. Several GPUs or machines: `accelerate launch -m translate convert ...`.
+    """
+    _convert(
+        model,
+        input,
+        output,
+        direction=direction.value if direction else None,
+        require_upscaler=False,
+        size=size,
+        keep_size=keep_size,
+        batch_size=batch_size,
+        workers=workers,
+        precision=precision,
+        suffix=f".{format}",
+        quality=quality,
+        overwrite=overwrite,
+        device=device,
+    )
 
 
 @app.command()
 def upscale(
-    model: Path = typer.Option(..., "--model", help="A super-resolution model folder, or an srresnet/srgan run."),
+    model: Path = typer.Option(
+        ...,
+        "--model",
+        help="A super-resolution model: run, model folder or SR file "
+        "(ESRGAN, Real-ESRGAN, SwinIR, ... with the `sr` extra).",
+    ),
     input: Path = typer.Option(..., "--input", help="Folder of images to upscale (searched recursively)."),
-    output: Path = typer.Option(..., "--output", help="Folder for the results (mirrors the input's layout)."),
+    output: Path = _OUTPUT,
     tile: int = typer.Option(512, "--tile", help="Feed the network LR tiles of at most N x N px (0: whole images)."),
     tile_overlap: int = typer.Option(32, "--tile-overlap", help="LR pixels of context around each tile (no seams)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace results that already exist."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Images of the same size (up to --tile) run together."),
+    workers: int | None = _WORKERS,
+    precision: str = _PRECISION,
+    format: str = _FORMAT,
+    quality: int = _QUALITY,
+    overwrite: bool = _OVERWRITE,
+    device: str = _DEVICE,
 ) -> None:
-    """Upscale every image in a folder with an SRResNet/SRGAN model, tile by tile within a memory bound."""
+    """Upscale every image in a folder with a super-resolution model, tile by tile within a memory bound.
+
+    Exit codes as for `translate convert`.
+    """
+    _convert(
+        model,
+        input,
+        output,
+        require_upscaler=True,
+        tile=tile,
+        tile_overlap=tile_overlap,
+        batch_size=batch_size,
+        workers=workers,
+        precision=precision,
+        suffix=f".{format}",
+        quality=quality,
+        overwrite=overwrite,
+        device=device,
+    )
+
+
+def _convert(model: Path, input: Path, output: Path, **settings: Any) -> None:
+    """Run the pipeline and report; exit 1 when files failed (the summary lists them)."""
     with user_errors():
         from translate.inference.converter import convert_folder
 
-        options = {"overwrite": overwrite, "device": device, "tile": tile, "tile_overlap": tile_overlap}
-        report = convert_folder(model, input, output, require_upscaler=True, **options)
+        report = convert_folder(model, input, output, **settings)
+    from translate.inference.pipeline import process_state
+
+    if process_state().is_main_process:
         typer.echo(report.summary())
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
 
 
 def main() -> None:

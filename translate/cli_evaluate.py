@@ -48,6 +48,30 @@ def paired(
         _report(evaluate_paired(model, data=data, a=a, b=b, direction=direction, device=device), json_out)
 
 
+@evaluate_app.command("unpaired")
+def unpaired(
+    model: Path = typer.Option(..., "--model", help="A model folder, a run folder or a pretrained name."),
+    input_dir: str = typer.Option(..., "--input", help="Held-out images of the model's input domain (or a name)."),
+    target_dir: str = typer.Option(..., "--target", help="Real images of the target domain to compare with."),
+    direction: str | None = typer.Option(None, "--direction", help="Which generator of a run (a2b or b2a)."),
+    inception_weights: Path | None = typer.Option(
+        None, "--inception-weights", help="torch-fidelity's Inception weights (.pth); default: its download cache."
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the scores to this JSON file."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+) -> None:
+    """FID and KID (Inception features) of a model's translations against real targets, next to the input itself."""
+    from translate.cli_options import user_errors
+
+    with user_errors():
+        from translate.metrics.evaluate_unpaired import evaluate_unpaired
+
+        evaluation = evaluate_unpaired(
+            model, input_dir, target_dir, direction=direction, device=device, inception_weights=inception_weights
+        )
+        _report(evaluation, json_out)
+
+
 def _report(evaluation, json_out: Path | None) -> None:
     from translate.metrics.report import print_table, write_json
 

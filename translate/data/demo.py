@@ -129,26 +129,10 @@ def demo_domain(name: str) -> Path:
 
 
 def resolve_domain(value: str) -> Path:
-    """A domain given by the user: an existing folder, a built-in domain, or a catalog name
-    ("shoes", "horse", "edges2shoes", ...: see translate.data.catalog and `translate datasets list`)."""
-    path = Path(value).expanduser()
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise DataError(f"domain '{value}' is a file; give a folder of images or a built-in domain")
-    if value in BUILTIN_DOMAINS:
-        return demo_domain(value)
-    from translate.data import catalog
+    """Moved to translate.data.domains (kept until every caller imports it from there)."""
+    from translate.data.domains import resolve_domain as resolve
 
-    found = catalog.resolve(value)  # raises a one-line DataError when known but not downloaded
-    if found is not None:
-        return found
-    close = catalog.close_names(value, BUILTIN_DOMAINS)
-    hint = f"; did you mean {' or '.join(close)}?" if close else "; see `translate datasets list`"
-    raise DataError(
-        f"unknown domain '{value}': no such folder, not a built-in domain ({', '.join(BUILTIN_DOMAINS)}) "
-        f"and not a catalog name{hint}"
-    )
+    return resolve(value)
 
 
 def _is_current(folder: Path) -> bool:

@@ -3,11 +3,17 @@
 Models only ever see RGB, so the odd modes (16-bit greyscale scans, palette PNGs with
 transparency, CMYK JPEGs from print workflows, phone photos rotated by EXIF) are normalised here,
 once, instead of surprising a network later. torch is imported lazily, in the tensor helpers only.
+
+Files are untrusted input: reading one either gives an image or raises one-line DataError, never
+anything else. Only the decoders of IMAGE_EXTENSIONS are used, whatever a file's name claims (a
+PostScript file named .jpg would otherwise reach Ghostscript), and the declared size is checked
+against `max_pixels()` from the header, before any pixel is decoded (decompression bombs).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +26,14 @@ from translate.errors import DataError
 if TYPE_CHECKING:
     import torch
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+# Pillow's names for the decoders of those extensions (its JPEG decoder also reads multi-picture MPO files).
+_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF")
+_FORMAT_NAMES = "JPEG, PNG, BMP, WebP, TIFF or GIF"
+
+# About 179 megapixels (Pillow's own hard limit, 0.5 GB as 8-bit RGB); TRANSLATE_MAX_PIXELS changes it.
+DEFAULT_MAX_PIXELS = 178_956_970
+MAX_PIXELS_ENV = "TRANSLATE_MAX_PIXELS"
 
 _SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 _WITH_ALPHA = {"RGBA", "RGBa", "LA", "La", "PA"}
@@ -33,42 +46,97 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def load_image(path: str | os.PathLike) -> Image.Image:
-    """Decode `path` fully into an upright 8-bit RGB image, or raise one-line DataError."""
+def max_pixels() -> int:
+    """The largest width x height a file may declare: $TRANSLATE_MAX_PIXELS, else DEFAULT_MAX_PIXELS."""
+    configured = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not configured:
+        return DEFAULT_MAX_PIXELS
     try:
-        with Image.open(path) as opened:
+        value = int(float(configured))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise DataError(f"{MAX_PIXELS_ENV}={configured!r} is not a positive number of pixels")
+    return value
+
+
+def load_image(path: str | os.PathLike) -> Image.Image:
+    """Decode `path` fully into an upright 8-bit RGB image, or raise one-line DataError.
+
+    Animated files give their first frame; multi-page TIFFs their first page.
+    """
+    name = os.fspath(path)  # a wrong argument type is a bug, not a bad file: it raises TypeError here
+    try:
+        with _open(name) as opened:
             opened.load()  # decode now, so truncated files fail here and not inside a worker
             image = _upright(opened)
-            return _to_rgb(image)
+            image = _to_rgb(image)
+            # Closing `opened` destroys its pixels: what we return must be a separate image.
+            return image.copy() if image is opened else image
     except DataError:
         raise
-    except UnidentifiedImageError:
-        reason = "unknown format or not an image"
-    except FileNotFoundError:
-        reason = "file not found"
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        reason = _short(exc)
-    raise DataError(f"{path}: not a readable image ({reason})")
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many types on malformed files
+        raise DataError(f"{name}: not a readable image ({_reason(exc)})") from None
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) as load_image will return it, read from the header without decoding pixels."""
+    """(width, height) as load_image will return it, read from the header without decoding pixels.
+
+    Raises the same one-line DataError as load_image for files that are empty, not images, or
+    declare too many pixels; damage further inside the file shows only when it is decoded.
+    """
+    name = os.fspath(path)
     try:
-        with Image.open(path) as image:
+        with _open(name) as image:
             width, height = image.size
             try:
                 orientation = image.getexif().get(_ORIENTATION_TAG)
             except Exception:  # a broken EXIF block is ignored, as load_image ignores it
                 orientation = None
-    except UnidentifiedImageError:
-        raise DataError(f"{path}: not a readable image (unknown format or not an image)") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise DataError(f"{path}: not a readable image ({_short(exc)})") from None
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - as in load_image
+        raise DataError(f"{name}: not a readable image ({_reason(exc)})") from None
     return (height, width) if orientation in _SWAPPING_ORIENTATIONS else (width, height)
 
 
-def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike) -> None:
-    """Write atomically (a crash never leaves half a file); format from the suffix; parents created."""
+def _open(name: str) -> Image.Image:
+    """Open with our decoders only and check the declared size before anything is decoded."""
+    if os.path.isfile(name) and os.path.getsize(name) == 0:
+        raise DataError(f"{name}: not a readable image (empty file, 0 bytes)")
+    limit = max_pixels()
+    if Image.MAX_IMAGE_PIXELS is not None and limit > 2 * Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = limit // 2 + 1  # the user raised our limit: Pillow's own must not undercut it
+    try:
+        image = Image.open(name, formats=_FORMATS)
+    except Image.DecompressionBombError as exc:  # over Pillow's limit, checked as it read the header
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        raise DataError(_too_large(name, int(declared.group(1)) if declared else None, limit)) from None
+    try:
+        width, height = image.size
+        if width < 1 or height < 1:
+            raise DataError(f"{name}: not a readable image (declares an empty {width}x{height} picture)")
+        if width * height > limit:
+            raise DataError(_too_large(name, width * height, limit, f"{width}x{height} = "))
+    except BaseException:
+        image.close()
+        raise
+    return image
+
+
+def _too_large(name: str, pixels: int | None, limit: int, size: str = "") -> str:
+    declared = f"declares {size}{pixels:,} pixels" if pixels else "declares too many pixels"
+    return (
+        f"{name}: not a readable image ({declared}, over the limit of {limit:,}: "
+        f"a decompression bomb? {MAX_PIXELS_ENV} raises the limit)"
+    )
+
+
+def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, quality: int = 95) -> None:
+    """Write atomically (a crash never leaves half a file); format from the suffix; parents created.
+
+    `quality` (1-100) applies to the lossy formats (JPEG, WebP).
+    """
     if isinstance(image, np.ndarray):
         image = Image.fromarray(_as_uint8(image))
     target = Path(path)
@@ -76,7 +144,7 @@ def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike) -> None
         image = _to_rgb(image)  # JPEG has no alpha channel
     try:
         with atomic_path(target) as tmp:
-            options = {"quality": 95} if target.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+            options = {"quality": quality} if target.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
             image.save(tmp, **options)
     except (ValueError, KeyError) as exc:  # Pillow's answer to an unknown suffix
         raise DataError(f"{target}: cannot save an image here ({_short(exc)})") from None
@@ -145,6 +213,23 @@ def _as_uint8(array: np.ndarray) -> np.ndarray:
     if array.dtype == np.bool_:
         return array.astype(np.uint8) * 255
     raise TypeError(f"save_image expects a uint8 array, got {array.dtype}")
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a file could not be read, in a few words."""
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    if isinstance(exc, IsADirectoryError):
+        return "a folder, not a file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, UnidentifiedImageError):
+        return f"not a {_FORMAT_NAMES} file"
+    if isinstance(exc, MemoryError):
+        return "out of memory while decoding"
+    if isinstance(exc, (OSError, ValueError, SyntaxError, EOFError)):
+        return _short(exc)
+    return f"{type(exc).__name__}: {_short(exc)}"  # an unusual failure inside a decoder: keep its type
 
 
 def _short(exc: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""Training progress for people: a live bar with ETA in a terminal, plain lines in logs.
+"""Progress for people (training steps, converted images): a live bar with rate and ETA in a
+terminal, plain lines in logs.
 
 A rich live bar in a CI log or a redirected file turns into one truncated line at the end; there
 we print a short status line every `every` steps instead.
@@ -22,13 +23,17 @@ def _clock(seconds: float) -> str:
 
 
 class TrainingProgress:
-    """Context manager; call `update(step, losses)` after each step."""
+    """Context manager; call `update(step, losses)` after each step (`label`/`unit`: "convert", "image")."""
 
-    def __init__(self, total: int, start: int, enabled: bool, every: int) -> None:
-        self.total, self.start, self.enabled, self.every = total, start, enabled, every
+    def __init__(
+        self, total: int, start: int, enabled: bool, every: int, label: str = "train", unit: str = "step"
+    ) -> None:
+        self.total, self.start, self.enabled, self.every = total, start, enabled, max(1, every)
+        self.label, self.unit = label, unit
         self.live = enabled and sys.stdout.isatty()
         self.losses = ""
         self.t0 = time.monotonic()
+        self.next_line = start + self.every
 
     def __enter__(self) -> TrainingProgress:
         if self.live:
@@ -42,16 +47,17 @@ class TrainingProgress:
             )
 
             self.bar = Progress(
-                TextColumn("[bold]train"),
+                TextColumn(f"[bold]{self.label}"),
                 BarColumn(),
                 MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
                 TimeElapsedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
                 TextColumn("{task.fields[losses]}"),
             )
             self.bar.__enter__()
-            self.task = self.bar.add_task("train", total=self.total, completed=self.start, losses="")
+            self.task = self.bar.add_task(self.label, total=self.total, completed=self.start, losses="", rate="")
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -63,13 +69,15 @@ class TrainingProgress:
             return
         if losses is not None:
             self.losses = format_losses(losses)
+        elapsed = time.monotonic() - self.t0
+        rate = (step - self.start) / elapsed if elapsed > 0 else 0.0
         if self.live:
-            self.bar.update(self.task, completed=step, losses=self.losses)
-        elif step % self.every == 0 or step == self.total:
-            elapsed = time.monotonic() - self.t0
+            self.bar.update(self.task, completed=step, losses=self.losses, rate=f"{rate:.1f} {self.unit}/s")
+        elif step >= self.next_line or step == self.total:
+            self.next_line = step + self.every
             eta = elapsed / max(1, step - self.start) * (self.total - step)
             print(
-                f"step {step}/{self.total} ({100 * step // self.total}%) "
-                f"elapsed {_clock(elapsed)} ETA {_clock(eta)} | {self.losses}",
+                f"{self.unit} {step}/{self.total} ({100 * step // max(1, self.total)}%) {rate:.1f} {self.unit}/s "
+                f"elapsed {_clock(elapsed)} ETA {_clock(eta)}" + (f" | {self.losses}" if self.losses else ""),
                 flush=True,
             )

@@ -1,0 +1,121 @@
+"""How fast does a folder convert? images/s of the bare network, the serial path and the pipeline.
+
+(a) bare: the network alone on pre-decoded tensors, in batches (no reading, decoding, encoding or writing);
+(b) serial: `converter.serial_convert`, one image after the other in one process (the reference path);
+(c) pipeline: `translate convert`'s batched pipeline (decode workers, batches, writer threads).
+
+Each is run with a real generator (ResNet-9, ngf 64) and with a near-free one (ResNet-6, ngf 2), so
+that (c) vs (b) shows what the pipeline itself gains and (c) vs (a) how close it gets to the model's
+own speed. Inputs are 256x256 JPEGs (real photos from scikit-image when it is installed, else the
+demo landscapes); outputs PNG. Ratios measured in one run are the figures to report.
+
+    python tools/bench_convert.py --count 200 --real-count 24
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from translate.data.demo import make_domain_images
+from translate.data.images import image_to_tensor, load_image
+from translate.inference.converter import convert_folder, serial_convert
+from translate.inference.model import Translator
+from translate.nets.builders import build_generator
+from translate.zoo import save_model
+
+
+def photos(count: int, size: int) -> list[np.ndarray]:
+    """`count` different size x size crops of real photos (skimage.data), or demo landscapes without it."""
+    try:
+        from skimage import data
+
+        names = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
+        sources = [np.asarray(Image.fromarray(getattr(data, n)()).convert("RGB")) for n in names]
+    except ImportError:
+        return make_domain_images(count, size, seed=0)
+    rng = np.random.default_rng(0)
+    crops = []
+    for i in range(count):
+        image = sources[i % len(sources)]
+        y, x = rng.integers(0, image.shape[0] - size), rng.integers(0, image.shape[1] - size)
+        crops.append(image[y : y + size, x : x + size])
+    return crops
+
+
+def write_inputs(folder: Path, count: int, size: int) -> None:
+    folder.mkdir(parents=True)
+    for i, pixels in enumerate(photos(count, size)):
+        Image.fromarray(pixels).save(folder / f"{i:05d}.jpg", quality=90)
+
+
+def bare(model: Path, inputs: Path, batch_size: int) -> float:
+    translator = Translator.load(model, device="cpu")
+    tensors = torch.stack([image_to_tensor(load_image(p)) for p in sorted(inputs.glob("*.jpg"))])
+    translator.run_batch(tensors[:batch_size])  # warm-up
+    start = time.perf_counter()
+    for i in range(0, len(tensors), batch_size):
+        translator.run_batch(tensors[i : i + batch_size])
+    return len(tensors) / (time.perf_counter() - start)
+
+
+def timed(run) -> float:
+    start = time.perf_counter()
+    count = run()
+    return count / (time.perf_counter() - start)
+
+
+def bench(name: str, spec: dict, inputs: Path, work: Path, args) -> dict[str, float]:
+    model = work / f"model-{name}"
+    save_model(build_generator(**spec["generator"]), spec, model)
+    rates = {"bare": bare(model, inputs, args.batch_size)}
+    rates["serial"] = timed(lambda: serial_convert(model, inputs, work / f"serial-{name}", device="cpu"))
+    out = work / f"pipeline-{name}"
+    options = {"batch_size": args.batch_size, "workers": args.workers}
+    rates["pipeline"] = timed(lambda: convert_folder(model, inputs, out, device="cpu", **options).converted)
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=200, help="images for the near-free generator")
+    parser.add_argument("--real-count", type=int, default=24, help="images for ResNet-9 ngf 64")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-convert-"))
+    try:
+        rows = []
+        for name, generator, count in (
+            ("near-free", {"name": "resnet6", "ngf": 2}, args.count),
+            ("resnet9-ngf64", {"name": "resnet9", "ngf": 64}, args.real_count),
+        ):
+            inputs = work / f"in-{count}"
+            if not inputs.exists():
+                write_inputs(inputs, count, args.size)
+            spec = {"method": "cyclegan", "generator": generator | {"norm": "instance"}, "size": args.size}
+            rates = bench(name, spec, inputs, work, args)
+            rows.append((name, count, rates))
+        print(f"\n{torch.get_num_threads()} threads, {args.size}x{args.size} JPEG in, PNG out, batch {args.batch_size}")
+        print("| generator | images | bare net img/s | serial img/s | pipeline img/s | pipeline/serial | pipeline/bare |")
+        print("|---|---|---|---|---|---|---|")
+        for name, count, r in rows:
+            print(
+                f"| {name} | {count} | {r['bare']:.1f} | {r['serial']:.1f} | {r['pipeline']:.1f} "
+                f"| {r['pipeline'] / r['serial']:.2f}x | {r['pipeline'] / r['bare']:.2f} |"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""A loaded generator ready to turn images into images: the Python API and the pipeline's engine.
+
+```python
+from translate import load_model
+
+model = load_model("horse2zebra")             # or a run folder, a model folder, a .pth / .safetensors file
+zebra = model(Image.open("horse.jpg"))         # PIL in, PIL out, at the input's size
+zebras = model([img1, img2])                   # a list: same-size images are batched
+model.convert_folder("horses/", "zebras/")     # the same pipeline as `translate convert`
+```
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from translate.errors import ConfigError
+from translate.inference.converter import make_batch_translator, pick_device
+from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling, is_upscaler, upscale_image
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from translate.inference.pipeline import ConvertReport
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def to_uint8(batch: torch.Tensor) -> np.ndarray:
+    """NCHW in [-1, 1] -> NHWC uint8, with the arithmetic of `images.tensor_to_image` (bit for bit)."""
+    pixels = ((batch.float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).cpu().numpy()
+
+
+class Translator:
+    """A generator with its config.json, on a device, run the way it was trained to run."""
+
+    def __init__(self, net: torch.nn.Module, spec: dict[str, Any], device: torch.device, precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ConfigError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if precision == "fp16" and device.type == "cpu":
+            raise ConfigError("--precision fp16 needs a GPU; on CPU use bf16 or fp32")
+        self.spec, self.device, self.precision = spec, device, precision
+        self.net = net.to(device).eval()
+        if device.type == "cuda":  # cuDNN's fastest convolutions want NHWC; on CPU it changes the bits
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.tile: int | None = DEFAULT_TILE
+        self.tile_overlap = DEFAULT_OVERLAP
+        self._translate = None if self.is_upscaler else make_batch_translator(self.net, spec)
+
+    @classmethod
+    def load(
+        cls, source: str | Path, direction: str | None = None, device: str = "auto", precision: str = "fp32"
+    ) -> Translator:
+        """Any model `translate.zoo.load_model` accepts: run or model folder, pretrained name, weights file."""
+        from translate.zoo import load_model
+
+        dev = pick_device(device)
+        net, spec = load_model(Path(source), direction, dev)
+        return cls(net, spec, dev, precision)
+
+    @property
+    def is_upscaler(self) -> bool:
+        return is_upscaler(self.spec)
+
+    @property
+    def scale(self) -> int:
+        return int(self.spec.get("scale", 1)) if self.is_upscaler else 1
+
+    def __repr__(self) -> str:
+        what = self.spec.get("pretrained") or self.spec.get("source") or self.spec.get("method")
+        return f"Translator({what}, {self.spec['generator'].get('name')}, {self.device}, {self.precision})"
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        dtype = _DTYPES.get(self.precision)
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            yield
+
+    def run_batch(self, batch: torch.Tensor) -> np.ndarray:
+        """NCHW float in [-1, 1], all of one size -> NHWC uint8 results (SR: `scale` times larger)."""
+        x = batch.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            if self._translate is not None:
+                return to_uint8(self._translate(x))
+            check_tiling(self.tile, self.tile_overlap)
+            if self.tile and max(x.shape[-2:]) > self.tile:  # large photos: tile by tile, one by one
+                return np.stack([upscale_image(self.net, i, self.scale, self.tile, self.tile_overlap) for i in x])
+            return to_uint8(self.net(x))
+
+    def __call__(self, images: Image.Image | list[Image.Image]) -> Image.Image | list[Image.Image]:
+        """Translate one PIL image or a list (any modes and sizes; results are RGB)."""
+        from PIL import Image
+
+        from translate.data.images import image_to_tensor
+
+        single = isinstance(images, Image.Image)
+        items = [images] if single else list(images)
+        results: list[Image.Image | None] = [None] * len(items)
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(items):
+            by_size.setdefault(image.size, []).append(i)
+        for indices in by_size.values():
+            arrays = self.run_batch(torch.stack([image_to_tensor(items[i]) for i in indices]))
+            for i, array in zip(indices, arrays, strict=True):
+                results[i] = Image.fromarray(array)
+        return results[0] if single else results  # type: ignore[return-value]
+
+    def convert_folder(self, input_dir: str | Path, output_dir: str | Path, **options: Any) -> ConvertReport:
+        """Convert a folder with the same pipeline as `translate convert`; `options` are ConvertOptions fields."""
+        from translate.inference.pipeline import ConvertOptions, convert
+
+        settings = ConvertOptions(**options)
+        settings.validate()
+        return convert(self, Path(input_dir), Path(output_dir), settings)

@@ -1,0 +1,385 @@
+"""Folder -> generator -> folder, at the speed of the hardware.
+
+One way images flow through a model: `translate convert`, `translate upscale`, `Translator.convert_folder`
+and the evaluations all come here.
+
+- The input list is planned once (finished outputs skipped, so a re-run continues), then split
+  across processes under `accelerate launch` (each writes its own share; the main process reports).
+- Headers are read first, so images of one size are batched together (never resized to fit) and
+  files that are not images are reported without decoding them.
+- DataLoader workers read and decode; the model runs under `inference_mode` at the chosen
+  precision; a pool of writer threads encodes and writes atomically while the next batch computes
+  (Pillow releases the GIL while it encodes).
+- Every file that cannot be read is skipped with its reason, listed in OUTPUT/failures.json; a
+  write that fails (disk full) stops the run with the path, since later writes would fail too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from translate.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import torch
+
+    from translate.inference.model import Translator
+
+FORMATS = ("png", "jpg", "webp")
+FAILURES_FILE = "failures.json"
+_SHOWN_FAILURES = 5
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """How a folder is converted (the model and its precision live in the Translator)."""
+
+    batch_size: int = 8
+    workers: int | None = None  # None: one per core (at most 4), none for a handful of images
+    format: str = "png"
+    quality: int = 95
+    size: int | None = None  # shorter side before converting; None: as the image is
+    keep_size: bool = True  # with `size`: resize each result back to its input's size
+    overwrite: bool = False
+    tile: int | None = 512  # SR only: LR tiles of at most this many pixels (0/None: whole images)
+    tile_overlap: int = 32
+    writers: int = 2
+
+    def validate(self) -> None:
+        from translate.inference.tiling import check_tiling
+
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size {self.batch_size} must be at least 1")
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"--workers {self.workers} cannot be negative")
+        if self.format not in FORMATS:
+            raise ConfigError(f"--format {self.format!r}: choose one of {', '.join(FORMATS)}")
+        if not 1 <= self.quality <= 100:
+            raise ConfigError(f"--quality {self.quality} must be between 1 and 100")
+        if self.size is not None and self.size < 1:
+            raise ConfigError(f"--size {self.size} must be a positive number of pixels")
+        if self.writers < 1:
+            raise ConfigError(f"writers {self.writers} must be at least 1")
+        check_tiling(self.tile, self.tile_overlap)
+
+    @property
+    def suffix(self) -> str:
+        return f".{self.format}"
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path
+
+
+@dataclass
+class ConvertReport:
+    output: Path
+    converted: int = 0
+    skipped: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    seconds: float = 0.0
+    processes: int = 1
+
+    @property
+    def failed(self) -> list[str]:
+        return [path for path, _ in self.failures]
+
+    @property
+    def exit_code(self) -> int:
+        """0 for a clean run, 1 when any file could not be converted (2 stays for usage errors)."""
+        return 1 if self.failures else 0
+
+    def summary(self) -> str:
+        rate = f" ({self.converted / self.seconds:.1f} images/s)" if self.converted and self.seconds > 0 else ""
+        on = f" on {self.processes} processes" if self.processes > 1 else ""
+        lines = [f"Converted {self.converted} image(s) into {self.output}{rate}{on}"]
+        if self.skipped:
+            lines[0] += f"; skipped {self.skipped} already there (--overwrite to redo)"
+        if self.failures:
+            lines.append(f"{len(self.failures)} file(s) could not be converted (all in {self.output / FAILURES_FILE}):")
+            lines += [f"  {path}: {reason}" for path, reason in self.failures[:_SHOWN_FAILURES]]
+            if len(self.failures) > _SHOWN_FAILURES:
+                lines.append(f"  ... and {len(self.failures) - _SHOWN_FAILURES} more")
+        return "\n".join(lines)
+
+
+# -- planning ---------------------------------------------------------------------------------------
+
+
+def plan(input_dir: Path, output_dir: Path, suffix: str, overwrite: bool) -> tuple[list[Job], int]:
+    """The jobs still to do, and how many are skipped because their result exists.
+
+    Results mirror the input's layout. Two inputs that would share a result (`a.jpg`, `a.png` ->
+    `a.png`) keep their own extension in the name instead (`a.jpg.png`, `a.png.png`).
+    """
+    from translate.data.folders import find_images
+
+    sources = find_images(input_dir)
+    relative = [p.relative_to(input_dir) for p in sources]
+    claims: dict[Path, int] = {}
+    for rel in relative:
+        claims[rel.with_suffix(suffix)] = claims.get(rel.with_suffix(suffix), 0) + 1
+    jobs, skipped = [], 0
+    for source, rel in zip(sources, relative, strict=True):
+        name = rel.with_suffix(suffix) if claims[rel.with_suffix(suffix)] == 1 else rel.with_name(rel.name + suffix)
+        target = output_dir / name
+        if target.exists() and not overwrite:
+            skipped += 1
+        else:
+            jobs.append(Job(source, target))
+    return jobs, skipped
+
+
+def working_size(size: tuple[int, int], shorter: int | None) -> tuple[int, int]:
+    """(width, height) after scaling the shorter side to `shorter` (unchanged when None)."""
+    if shorter is None:
+        return size
+    w, h = size
+    factor = shorter / min(w, h)
+    return (shorter, max(1, round(h * factor))) if w <= h else (max(1, round(w * factor)), shorter)
+
+
+def group_batches(sizes: list[tuple[int, int] | None], batch_size: int) -> list[list[int]]:
+    """Indices of same-size images in batches of at most `batch_size`, in order of first appearance."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for index, size in enumerate(sizes):
+        if size is not None:
+            groups.setdefault(size, []).append(index)
+    return [members[i : i + batch_size] for members in groups.values() for i in range(0, len(members), batch_size)]
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Decoded:
+    index: int
+    image: torch.Tensor | None = None  # CHW in [-1, 1]
+    error: str | None = None
+
+
+class DecodedImages:
+    """Map-style dataset for the DataLoader workers: job i -> its decoded (and resized) tensor, or why not."""
+
+    def __init__(self, jobs: list[Job], sizes: list[tuple[int, int] | None]) -> None:
+        self.jobs, self.sizes = jobs, sizes
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, index: int) -> Decoded:
+        from PIL import Image
+
+        from translate.data.images import image_to_tensor, load_image
+
+        try:
+            image = load_image(self.jobs[index].source)
+        except DataError as exc:
+            return Decoded(index, error=_reason(exc, self.jobs[index].source))
+        wanted = self.sizes[index]
+        if wanted is not None and image.size != wanted:
+            image = image.resize(wanted, Image.Resampling.BICUBIC)
+        return Decoded(index, image=image_to_tensor(image))
+
+
+def _keep_list(items: list[Decoded]) -> list[Decoded]:
+    return items
+
+
+def _reason(exc: BaseException, path: Path) -> str:
+    """DataError messages start with the path; failures.json keeps path and reason apart."""
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    return text.removeprefix(f"{path}: ")
+
+
+def _auto_workers(jobs: int, batch_size: int) -> int:
+    if jobs < 2 * batch_size:
+        return 0  # starting worker processes costs more than decoding a handful of images
+    return min(4, os.cpu_count() or 1)
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+
+class Writer:
+    """Encode and write results on a few threads, at most `limit` waiting; the first failure stops the run."""
+
+    def __init__(self, threads: int, options: ConvertOptions) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="translate-writer")
+        self.pending: deque[tuple[Future, Path]] = deque()
+        self.limit = 4 * threads
+        self.options = options
+        self.written = 0
+
+    def submit(self, pixels: np.ndarray, target: Path, size: tuple[int, int] | None) -> None:
+        self.pending.append((self.pool.submit(self._write, pixels, target, size), target))
+        while len(self.pending) > self.limit:
+            self._finish_oldest()
+
+    def _write(self, pixels: np.ndarray, target: Path, size: tuple[int, int] | None) -> None:
+        from PIL import Image
+
+        from translate.data.images import save_image
+
+        image = Image.fromarray(pixels)
+        if size is not None and image.size != size:
+            image = image.resize(size, Image.Resampling.BICUBIC)
+        save_image(image, target, quality=self.options.quality)
+
+    def _finish_oldest(self) -> None:
+        future, target = self.pending.popleft()
+        try:
+            future.result()
+        except OSError as exc:
+            raise DataError(f"cannot write {target}: {exc.strerror or exc} (conversion stopped)") from None
+        self.written += 1
+
+    def close(self) -> None:
+        """Wait for every write; raise the first failure."""
+        try:
+            while self.pending:
+                self._finish_oldest()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -- running ----------------------------------------------------------------------------------------
+
+
+def process_state() -> Any:
+    """Accelerate's view of the processes: one, or those of `accelerate launch` / torch.distributed.run.
+
+    ACCELERATE_USE_CPU=1 makes processes without GPUs one (gloo) group, as Accelerator does.
+    """
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+
+def convert(translator: Translator, input_dir: Path, output_dir: Path, options: ConvertOptions) -> ConvertReport:
+    """Convert every image under `input_dir` (a folder or a domain name) into `output_dir`."""
+    from translate.data.domains import resolve_domain
+    from translate.inference.converter import check_folders
+
+    started = time.monotonic()
+    state = process_state()
+    input_dir = resolve_domain(str(input_dir))
+    check_folders(input_dir, Path(output_dir))
+    translator.tile, translator.tile_overlap = options.tile, options.tile_overlap
+    if state.num_processes > 1:
+        translator.net.to(state.device)
+        translator.device = state.device
+    jobs, skipped = _plan_once(state, input_dir, Path(output_dir), options)
+    with state.split_between_processes(jobs) as mine:
+        report = _convert_share(translator, mine, options, state.is_main_process)
+    report.output, report.skipped = Path(output_dir), skipped
+    report = _merge(state, report)
+    report.seconds = time.monotonic() - started
+    if state.is_main_process:
+        _record_failures(report)
+    return report
+
+
+def _plan_once(state: Any, input_dir: Path, output_dir: Path, options: ConvertOptions) -> tuple[list[Job], int]:
+    """The main process plans and tells the others, so every process splits the same list."""
+    if state.num_processes == 1:
+        return plan(input_dir, output_dir, options.suffix, options.overwrite)
+    from accelerate.utils import broadcast_object_list
+
+    planned = [plan(input_dir, output_dir, options.suffix, options.overwrite) if state.is_main_process else None]
+    return broadcast_object_list(planned)[0]
+
+
+def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOptions, show: bool) -> ConvertReport:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from translate.data.images import image_size
+    from translate.engine.progress import TrainingProgress
+
+    report = ConvertReport(Path())
+    originals: list[tuple[int, int] | None] = []
+    for job in jobs:
+        try:
+            originals.append(image_size(job.source))
+        except DataError as exc:
+            originals.append(None)
+            report.failures.append((str(job.source), _reason(exc, job.source)))
+    sizes = [working_size(size, options.size) if size else None for size in originals]
+    # Results go back to their input's size after a --size resize (not for SR, whose point is a larger size).
+    restore = options.size is not None and options.keep_size and translator.scale == 1
+    batches = group_batches(sizes, options.batch_size)
+    workers = _auto_workers(len(jobs), options.batch_size) if options.workers is None else options.workers
+    loader = DataLoader(
+        DecodedImages(jobs, sizes),
+        batch_sampler=batches,
+        num_workers=workers,
+        collate_fn=_keep_list,
+        pin_memory=translator.device.type == "cuda",
+    )
+    writer = Writer(options.writers, options)
+    done = len(report.failures)
+    with TrainingProgress(len(jobs), done, show, max(1, len(jobs) // 10), "convert", "image") as progress:
+        try:
+            for items in loader:
+                for item in items:
+                    if item.error is not None:
+                        report.failures.append((str(jobs[item.index].source), item.error))
+                for group in _same_shape(item for item in items if item.image is not None):
+                    results = translator.run_batch(torch.stack([item.image for item in group]))
+                    for item, pixels in zip(group, results, strict=True):
+                        back = originals[item.index] if restore else None
+                        writer.submit(pixels, jobs[item.index].target, back)
+                done += len(items)
+                progress.update(done)
+        finally:
+            writer.close()
+    report.converted = writer.written
+    return report
+
+
+def _same_shape(items: Any) -> list[list[Decoded]]:
+    """Split a batch where decoding gave another size than the header said (rare EXIF quirks)."""
+    groups: dict[tuple[int, ...], list[Decoded]] = {}
+    for item in items:
+        groups.setdefault(tuple(item.image.shape), []).append(item)
+    return list(groups.values())
+
+
+def _merge(state: Any, report: ConvertReport) -> ConvertReport:
+    """Every process's counts and failures, summed on all of them (so all exit alike)."""
+    if state.num_processes == 1:
+        return report
+    from accelerate.utils import gather_object
+
+    parts = gather_object([report])
+    merged = ConvertReport(report.output, skipped=report.skipped, processes=state.num_processes)
+    for part in parts:
+        merged.converted += part.converted
+        merged.failures += part.failures
+    merged.failures.sort()
+    return merged
+
+
+def _record_failures(report: ConvertReport) -> None:
+    """OUTPUT/failures.json lists every failure of this run; a clean run removes an old one."""
+    from translate.atomic import write_text
+
+    path = report.output / FAILURES_FILE
+    if report.failures:
+        entries = [{"path": p, "reason": r} for p, r in report.failures]
+        write_text(path, json.dumps(entries, indent=2) + "\n")
+    elif path.exists():
+        path.unlink()

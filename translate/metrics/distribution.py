@@ -1,0 +1,206 @@
+"""FID and KID: how far apart two sets of images are, compared through their features.
+
+Unpaired translation has no ground truth per image, so papers compare the distribution of the
+translations with that of real target images. The standard features are torch-fidelity's port of
+the TF Inception-v3 (pool3, 2048-d; images of any size resized to 299 inside, the way TF did), which
+reproduces the published FID numbers. The statistics are torch-fidelity's own: FID is the Fréchet
+distance of Gaussian fits, KID the unbiased MMD² with the cubic polynomial kernel, mean and std over
+100 random subsets (seed 2020). The extractor is injectable (`FeatureExtractor`), so everything
+except the Inception weights runs offline and tests use a tiny extractor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from translate.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import torch
+
+KID_SUBSETS = 100
+KID_MAX_SUBSET_SIZE = 1000
+KID_SEED = 2020  # torch-fidelity's default rng_seed: the same subsets, the same numbers
+INCEPTION_LAYER = "2048"  # pool3, the layer FID and KID are defined on
+
+
+class FeatureExtractor(Protocol):
+    """Anything that maps a batch of images to features; `name` says which features in the report."""
+
+    name: str
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """uint8 images, N x 3 x H x W (one size per batch) -> float64 features, N x D."""
+        ...
+
+
+def _fidelity() -> Any:
+    """torch-fidelity's Inception module, or a one-line hint on how to install it."""
+    try:
+        from torch_fidelity import feature_extractor_inceptionv3
+    except ImportError:
+        raise ConfigError("FID/KID need torch-fidelity: pip install 'translate-gan[metrics]'") from None
+    return feature_extractor_inceptionv3
+
+
+def inception_url() -> str:
+    return _fidelity().URL_INCEPTION_V3
+
+
+def inception_cache_path() -> Path:
+    """Where torch-fidelity keeps the Inception weights it downloads: torch hub's checkpoints folder."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(inception_url()).name
+
+
+def resolve_inception_weights(path: str | os.PathLike | None = None) -> Path:
+    """The Inception weights file to use: `path` if given, else torch-fidelity's cached download.
+
+    Nothing is downloaded here: a missing file is one line saying which file, from where, to where,
+    instead of torch-fidelity's download attempt (which can hang for minutes offline).
+    """
+    if path is not None:
+        given = Path(path).expanduser()
+        if not given.is_file():
+            raise ConfigError(f"--inception-weights {path} does not exist (expected {Path(inception_url()).name})")
+        return given
+    cached = inception_cache_path()
+    if not cached.is_file():
+        raise ConfigError(
+            f"FID/KID need the Inception weights {cached.name}: download {inception_url()} to {cached} "
+            f"(or pass --inception-weights PATH)"
+        )
+    return cached
+
+
+@contextlib.contextmanager
+def _weights_only_loads() -> Iterator[None]:
+    """Make every torch.load inside the block weights_only (torch-fidelity itself asks for full unpickling)."""
+    saved = {k: os.environ.pop(k, None) for k in ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")}
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None)
+            if value is not None:
+                os.environ[key] = value
+
+
+def _pick_device(name: str) -> torch.device:
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class InceptionFeatures:
+    """torch-fidelity's TF-compatible Inception-v3 pool3 features: the FID/KID of the papers."""
+
+    name = "inception-v3-compat pool3 (torch-fidelity), resized to 299 inside"
+
+    def __init__(self, weights: str | os.PathLike | None = None, device: str = "auto") -> None:
+        import pickle
+
+        path = resolve_inception_weights(weights)
+        module = _fidelity()
+        self.device = _pick_device(device)
+        try:
+            with _weights_only_loads():
+                net = module.FeatureExtractorInceptionV3(
+                    "inception-v3-compat", [INCEPTION_LAYER], feature_extractor_weights_path=str(path)
+                )
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise ConfigError(
+                f"{path}: not torch-fidelity's Inception weights {Path(inception_url()).name} ({reason})"
+            ) from None
+        self.net = net.to(self.device)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            (features,) = self.net(torch.from_numpy(np.ascontiguousarray(images)).to(self.device))
+        return features.double().cpu().numpy()
+
+
+def image_features(
+    paths: Sequence[Path], extractor: FeatureExtractor, batch_size: int = 32, description: str = "features"
+) -> np.ndarray:
+    """Features of every image in `paths`, in that order (N x D, float64).
+
+    Images keep their own size (the extractor resizes, as torch-fidelity does); a batch only holds
+    images of one size, so folders of mixed sizes work.
+    """
+    from rich.progress import track
+
+    from translate.data.images import image_size, load_image
+
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+    by_size: dict[tuple[int, int], list[int]] = {}
+    for index, path in enumerate(paths):
+        by_size.setdefault(image_size(path), []).append(index)
+    batches = [group[i : i + batch_size] for group in by_size.values() for i in range(0, len(group), batch_size)]
+    rows: list[np.ndarray | None] = [None] * len(paths)
+    for batch in track(batches, description=description, transient=True):
+        images = np.stack([np.asarray(load_image(paths[i])).transpose(2, 0, 1) for i in batch])
+        features = np.asarray(extractor(images), dtype=np.float64)
+        if features.ndim != 2 or len(features) != len(batch):
+            raise ValueError(f"feature extractor gave shape {features.shape} for {len(batch)} images")
+        for i, row in zip(batch, features, strict=True):
+            rows[i] = row
+    return np.stack(rows) if rows else np.zeros((0, 0))
+
+
+def _check(a: np.ndarray, b: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"{metric} needs two N x D feature arrays of one D, got {a.shape} and {b.shape}")
+    if min(len(a), len(b)) < 2:
+        raise DataError(f"{metric} needs at least 2 images in each set, got {len(a)} and {len(b)}")
+    return a, b
+
+
+def fid(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to the two feature sets (lower: closer)."""
+    _fidelity()
+    import torch
+    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+
+    a, b = _check(a, b, "FID")
+    stats = [fid_features_to_statistics(torch.from_numpy(x)) for x in (a, b)]
+    return float(fid_statistics_to_metric(*stats, verbose=False)[KEY_METRIC_FID])
+
+
+def kid_subset_size(n_a: int, n_b: int, requested: int | None = None) -> int:
+    """torch-fidelity's 1000, or fewer when a set is smaller; a requested size must fit both sets."""
+    if requested is None:
+        return min(KID_MAX_SUBSET_SIZE, n_a, n_b)
+    if not 2 <= requested <= min(n_a, n_b):
+        raise ConfigError(f"KID subset size {requested} must be between 2 and the smaller set's {min(n_a, n_b)} images")
+    return requested
+
+
+def kid(
+    a: np.ndarray, b: np.ndarray, subset_size: int | None = None, subsets: int = KID_SUBSETS, seed: int = KID_SEED
+) -> tuple[float, float]:
+    """(mean, std) of the unbiased MMD² (cubic polynomial kernel) over `subsets` random subsets."""
+    _fidelity()
+    import torch
+    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+
+    a, b = _check(a, b, "KID")
+    size = kid_subset_size(len(a), len(b), subset_size)
+    settings = {"kid_subsets": subsets, "kid_subset_size": size, "rng_seed": seed, "verbose": False}
+    out = kid_features_to_metric(torch.from_numpy(a), torch.from_numpy(b), **settings)
+    return float(out[KEY_METRIC_KID_MEAN]), float(out[KEY_METRIC_KID_STD])

@@ -1,0 +1,128 @@
+"""Score an unpaired translation model (CycleGAN, DiscoGAN, ...) by FID and KID against real targets.
+
+Without pairs there is no per-image truth: the held-out inputs are translated (through the same
+converter as `translate convert`) and the set of translations is compared with a set of real target
+images. The untranslated inputs are scored against the same targets too, because "change nothing"
+is the baseline a model must beat (as the input columns of the paired evaluation).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from translate.errors import DataError
+from translate.metrics.distribution import FeatureExtractor
+from translate.metrics.report import Evaluation
+
+
+@dataclass
+class SetScores:
+    """FID and KID of one set of translations (and of its inputs) against the target set."""
+
+    name: str
+    fid: float
+    kid: float
+    kid_std: float
+    input_fid: float
+    input_kid: float
+    input_kid_std: float
+
+
+@dataclass
+class UnpairedEvaluation(Evaluation):
+    """One row (the whole test set): a distribution score has no per-image values, so the mean is that row."""
+
+    model: str
+    input: str
+    target: str
+    direction: str | None
+    features: str
+    n_input: int
+    n_target: int
+    kid_subset_size: int
+    kid_subsets: int
+    failed: list[str]
+
+    COLUMNS = (
+        ("FID", "fid", "{:.2f}"),
+        ("KID", "kid", "{:.4f}"),
+        ("KID sd", "kid_std", "{:.4f}"),
+        ("input FID", "input_fid", "{:.2f}"),
+        ("input KID", "input_kid", "{:.4f}"),
+        ("input KID sd", "input_kid_std", "{:.4f}"),
+    )
+
+    @property
+    def title(self) -> str:
+        way = f" ({self.direction})" if self.direction else ""
+        return f"FID/KID of the translations{way} vs {self.n_target} target images (input columns: inputs as they are)"
+
+    @property
+    def conventions(self) -> str:
+        return (
+            f"features: {self.features}; FID: Fréchet distance of Gaussian fits; KID: unbiased MMD² with the "
+            f"cubic polynomial kernel, mean and std over {self.kid_subsets} subsets of {self.kid_subset_size}"
+        )
+
+
+def evaluate_unpaired(
+    model: Path,
+    input_dir: str | os.PathLike,
+    target_dir: str | os.PathLike,
+    direction: str | None = None,
+    device: str = "auto",
+    batch_size: int = 32,
+    inception_weights: str | os.PathLike | None = None,
+    extractor: FeatureExtractor | None = None,
+    kid_subset_size: int | None = None,
+) -> UnpairedEvaluation:
+    """FID/KID of `model`'s translations of `input_dir` against `target_dir`, and of the inputs themselves.
+
+    `extractor` defaults to torch-fidelity's Inception (weights from `inception_weights` or its cache),
+    resolved first so that missing weights fail before any translating. `batch_size` is the feature
+    extractor's.
+    """
+    from translate.data.demo import resolve_domain
+    from translate.data.folders import find_images
+    from translate.inference.converter import convert_folder
+    from translate.metrics import distribution
+
+    if extractor is None:
+        extractor = distribution.InceptionFeatures(inception_weights, device=device)
+    inputs_root, targets_root = resolve_domain(str(input_dir)), resolve_domain(str(target_dir))
+    targets = find_images(targets_root)
+    with tempfile.TemporaryDirectory(prefix="translate-unpaired-") as tmp:
+        report = convert_folder(Path(model), inputs_root, Path(tmp), direction=direction, device=device)
+        failed = {Path(f).resolve() for f in report.failed}
+        inputs = [p for p in find_images(inputs_root) if p.resolve() not in failed]
+        outputs = find_images(tmp) if report.converted else []
+        if len(outputs) < 2 or len(targets) < 2:
+            counts = f"{len(outputs)} translated, {len(targets)} targets"
+            raise DataError(f"FID/KID need at least 2 images in each set: {counts}")
+        size = distribution.kid_subset_size(min(len(outputs), len(inputs)), len(targets), kid_subset_size)
+        output_features = distribution.image_features(outputs, extractor, batch_size, "features: translations")
+    target_features = distribution.image_features(targets, extractor, batch_size, "features: targets")
+    input_features = distribution.image_features(inputs, extractor, batch_size, "features: inputs")
+    scores = SetScores(
+        "test set",
+        distribution.fid(output_features, target_features),
+        *distribution.kid(output_features, target_features, size),
+        distribution.fid(input_features, target_features),
+        *distribution.kid(input_features, target_features, size),
+    )
+    return UnpairedEvaluation(
+        [scores],
+        str(model),
+        str(input_dir),
+        str(target_dir),
+        direction,
+        extractor.name,
+        len(inputs),
+        len(targets),
+        size,
+        distribution.KID_SUBSETS,
+        sorted(report.failed),
+    )
