@@ -216,3 +216,21 @@ def test_pipeline_under_two_processes_splits_the_work(tmp_path, model):
     assert result.stdout.count("Converted 10 image(s)") == 1 and "on 2 processes" in result.stdout
     got, expected = _images(tmp_path / "out"), _images(tmp_path / "ref")
     assert got.keys() == expected.keys() and all(np.array_equal(got[k], expected[k]) for k in got)
+
+
+def test_convert_takes_a_reference_generator_file_saved_from_data_parallel(tmp_path):
+    """A CUT-style `.pth` (keys prefixed `module.`) converts directly; its architecture is read from the keys."""
+    reference = Path(__file__).resolve().parents[2] / "shared" / "reference"
+    state = torch.load(reference / "resnet6_instance_ngf8.pth", weights_only=True)
+    torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "latest_net_G_A.pth")
+    io = torch.load(reference / "resnet6_instance_ngf8.io.pt", weights_only=True)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    from translate.data.images import tensor_to_image
+
+    tensor_to_image(io["input"][0]).save(inputs / "x.png")
+    result = cli("convert", "--model", tmp_path / "latest_net_G_A.pth", "--input", inputs, "--output", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    got = np.asarray(Image.open(tmp_path / "out" / "x.png"), dtype=int)
+    stored = np.asarray(tensor_to_image(io["output"][0]), dtype=int)  # what the reference code computed
+    assert got.shape == stored.shape and np.abs(got - stored).mean() < 1.0  # the input was rounded to 8 bits

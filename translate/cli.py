@@ -15,9 +15,12 @@ import typer
 
 from translate.cli_datasets import datasets_app
 from translate.cli_evaluate import evaluate_app
+from translate.cli_export import export
+from translate.cli_inspect import inspect
 from translate.cli_options import command_from_config, user_errors
 from translate.cli_weights import weights_app
 from translate.config import METHOD_CONFIGS, TrainConfig
+from translate.errors import RunStopped
 
 app = typer.Typer(
     name="translate",
@@ -31,6 +34,8 @@ app.add_typer(train_app, name="train")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(weights_app, name="weights")
+app.command("inspect")(inspect)
+app.command("export")(export)
 
 
 def run_training(config: TrainConfig) -> None:
@@ -39,7 +44,10 @@ def run_training(config: TrainConfig) -> None:
         from translate.methods import method_class
 
         trainer = Trainer(config, method_class(config.method))
-        models = trainer.fit()
+        try:
+            models = trainer.fit()
+        except RunStopped as stop:  # SIGTERM / Ctrl-C: a checkpoint was saved and the trainer said so
+            raise typer.Exit(stop.exit_code) from None
         if trainer.accelerator.is_main_process:
             run = trainer.run
             typer.echo(f"Samples:  {run.samples}/  (latest grid: {_latest(run.samples)})")

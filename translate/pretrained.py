@@ -111,9 +111,9 @@ def download_path(entry: Pretrained, root: Path) -> Path:
 
 
 def is_installed(entry: Pretrained, root: Path) -> bool:
-    from translate.zoo import CONFIG, WEIGHTS
+    from translate.model_folder import is_model_folder
 
-    return (folder(entry, root) / CONFIG).is_file() and (folder(entry, root) / WEIGHTS).is_file()
+    return is_model_folder(folder(entry, root))
 
 
 def resolve(name: str, root: Path | None = None) -> Path | None:
@@ -134,14 +134,17 @@ def resolve(name: str, root: Path | None = None) -> Path | None:
 
 def install(entry: Pretrained, root: Path, progress: Progress | None = None) -> str | None:
     """Fetch (resuming), verify and convert `entry`; returns the `.pth`'s sha256, or None if already installed."""
-    from translate.zoo import load_reference_generator, save_model
+    from translate.model_folder import save_model
+    from translate.nets.builders import build_generator, load_state_dict_compat
+    from translate.nets.detect import clean_state_dict, read_state_dict
 
     if is_installed(entry, root):
         return None
     pth = download_path(entry, root)
     digest = obtain(entry.url, pth, entry.sha256, "the manifest", progress)
     try:
-        net = load_reference_generator(pth, entry.generator)
+        net = build_generator(**entry.generator)
+        load_state_dict_compat(net, clean_state_dict(read_state_dict(pth)))  # weights_only: nothing unpickled
     except Exception as exc:  # an unpickling refusal, a truncated file, another architecture
         raise DataError(f"{pth} is not a {entry.generator['name']} generator state dict: {reason(exc)}") from None
     save_model(net, entry.spec(), folder(entry, root))

@@ -1,9 +1,12 @@
-"""Self-describing model folders: `model.safetensors` + `config.json`, as diffusers' save_pretrained.
+"""One loader for every generator a user can point at: `load_model`.
 
-`config.json` holds everything needed to rebuild the generator (`generator`: the keyword arguments
-of `translate.nets.build_generator`) and to use it (method, direction, training size, domains).
-`load_model` accepts such a folder, a run folder (picking the model for a direction), or a plain
-state dict of the reference CycleGAN/pix2pix code (`.pth`, loaded with `weights_only=True`).
+- a model folder (`model.safetensors` + `config.json`, see translate/model_folder.py);
+- a run folder, picking the model of a direction from its `models/`;
+- the name of a downloaded pretrained model (`translate weights list`);
+- a plain state dict file (`.pth`/`.pt`, read with `weights_only=True`, or `.safetensors`): a
+  generator of the reference CycleGAN/pix2pix code or of CUT, recognised from its keys and shapes
+  (translate/nets/detect.py), else a super-resolution model that spandrel recognises
+  (translate/inference/external_sr.py).
 """
 
 from __future__ import annotations
@@ -13,24 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from translate.atomic import atomic_dir
 from translate.errors import ConfigError
+from translate.model_folder import CONFIG, WEIGHTS, is_model_folder, save_model
+from translate.nets.detect import SUFFIXES, NotAGenerator, clean_state_dict, detect_generator, read_state_dict
+from translate.pretrained import resolve
 
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
-
-
-def save_model(net: nn.Module, spec: dict[str, Any], folder: Path) -> None:
-    """Write `net`'s weights and `spec` into `folder`, replacing it atomically."""
-    from translate import __version__
-
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    with atomic_dir(folder) as tmp:
-        save_file(state, tmp / WEIGHTS)
-        (tmp / CONFIG).write_text(json.dumps(spec | {"translate_version": __version__}, indent=2) + "\n")
+__all__ = ["CONFIG", "WEIGHTS", "existing_or_pretrained", "find_model_folder", "load_model", "save_model"]
 
 
 def existing_or_pretrained(path: Path, what: str) -> Path:
@@ -41,8 +34,6 @@ def existing_or_pretrained(path: Path, what: str) -> Path:
     """
     if path.exists():
         return path
-    from translate.pretrained import resolve
-
     named = resolve(str(path))
     if named is None:
         raise ConfigError(f"{what} {path} does not exist (nor is it a name from `translate weights list`)")
@@ -67,25 +58,63 @@ def find_model_folder(path: Path, direction: str | None = None) -> Path:
         if direction not in available:
             raise ConfigError(f"run {path} has no {direction} model (it has: {', '.join(available)})")
         return models / direction
+    if path.is_file():
+        raise ConfigError(f"{path} is not a weights file this tool reads (it reads {', '.join(SUFFIXES)})")
     raise ConfigError(f"{path} is neither a model folder (with {CONFIG}) nor a run folder (with models/)")
 
 
-def load_model(path: Path, direction: str | None = None, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild an exported generator in eval mode; returns (network, its config)."""
-    from translate.nets.builders import build_generator
-
-    folder = find_model_folder(Path(path), direction)
-    spec = json.loads((folder / CONFIG).read_text())
-    net = build_generator(**spec["generator"])
-    net.load_state_dict(load_file(folder / WEIGHTS))
+def load_model(
+    source: str | Path, direction: str | None = None, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Any generator a user can name (see the module doc), in eval mode on `device`; returns
+    (network, its config). `direction` picks the model of a run folder; files have one model."""
+    path = Path(source)
+    if path.is_file() and path.suffix.lower() in SUFFIXES:
+        if path.name == WEIGHTS and is_model_folder(path.parent):  # the weights of a model folder
+            net, spec = _load_folder(path.parent)
+        else:
+            net, spec = load_weights_file(path)
+    else:
+        net, spec = _load_folder(find_model_folder(path, direction))
     return net.to(device).eval(), spec
 
 
-def load_reference_generator(path: Path, generator: dict[str, Any]) -> nn.Module:
-    """Load a generator `.pth` published by the reference CycleGAN/pix2pix code (a plain state dict)."""
+def _load_folder(folder: Path) -> tuple[nn.Module, dict[str, Any]]:
+    from safetensors.torch import load_file
+
+    from translate.nets.builders import build_generator
+
+    spec = json.loads((folder / CONFIG).read_text())
+    net = build_generator(**spec["generator"])
+    net.load_state_dict(load_file(folder / WEIGHTS))
+    return net, spec
+
+
+def load_weights_file(path: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """A plain state dict: a reference/CUT generator, else an SR model spandrel knows."""
     from translate.nets.builders import build_generator, load_state_dict_compat
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    raw = read_state_dict(path)
+    state = clean_state_dict(raw)
+    try:
+        generator = detect_generator(state, str(path))
+    except NotAGenerator:
+        from translate.inference.external_sr import load_external_sr
+
+        loaded = load_external_sr(raw, path)  # spandrel canonicalises the raw dict its own way
+        if loaded is None:
+            raise
+        return loaded
     net = build_generator(**generator)
     load_state_dict_compat(net, state)
-    return net.eval()
+    return net, detected_spec(generator, path)
+
+
+def detected_spec(generator: dict[str, Any], path: Path) -> dict[str, Any]:
+    """What an exported model's config.json would say, guessed from the architecture: a U-Net is
+    pix2pix's, a ResNet CycleGAN's (or CUT's: it runs the same way)."""
+    unet = generator["name"].startswith("unet")
+    spec = {"method": "pix2pix" if unet else "cyclegan", "generator": generator, "source": str(path), "detected": True}
+    if unet and generator["norm"] == "batch" and generator["dropout"]:
+        spec["eval_mode"] = False  # as the reference test.py runs pix2pix: dropout and batch statistics on
+    return spec

@@ -6,6 +6,8 @@ Two sources, both read without unpickling:
   halves trained: a fresh discriminator first undoes what the generator learned.
 - an exported model folder (or a finished run without checkpoints): the generators only, matched
   by export name (a2b, b2a, sr, ...); discriminators start fresh.
+- a plain generator file (`.pth`/`.safetensors` of the reference CycleGAN/pix2pix code or CUT,
+  recognised by translate.zoo): the a2b generator, or b2a for a reference `*G_B*` file.
 
 Only weights move. Optimizers, the step counter and the learning-rate schedule start anew: that is
 what separates a fine-tune from `--resume`.
@@ -33,6 +35,8 @@ ARCHITECTURE_OPTIONS = ("generator", "ngf", "ndf", "n_layers_d", "norm", "image_
 
 def init_networks(method: Method, source: Path) -> list[str]:
     """Copy weights from `source` into `method`'s (not yet prepared) networks; returns the names loaded."""
+    if source.is_file():
+        return _from_file(method, source)
     source = existing_or_pretrained(source, "--init")
     checkpoint = latest_checkpoint(source / "checkpoints")
     if checkpoint is not None:
@@ -80,6 +84,30 @@ def _from_exports(method: Method, source: Path) -> list[str]:
         _load(net, load_file(folder / WEIGHTS), f"--init {folder}")
         loaded.append(name)
     return loaded
+
+
+def _from_file(method: Method, path: Path) -> list[str]:
+    from translate.zoo import load_model
+
+    loaded, spec = load_model(path)
+    exports = method.exports()
+    name = "b2a" if "b2a" in exports and "G_B" in path.stem else next(iter(exports))
+    net, ours = exports[name]
+    theirs = spec.get("generator", {})
+    if _architecture(theirs) != _architecture(ours["generator"]):
+        raise ConfigError(
+            f"--init {path} does not fit this run: its generator is {_describe(theirs)}, "
+            f"this run's is {_describe(ours['generator'])}"
+        )
+    _load(net, loaded.state_dict(), f"--init {path}")
+    return [name]
+
+
+def _architecture(generator: dict[str, Any]) -> dict[str, Any]:
+    """What decides the weights' shapes: a U-Net's dropout leaves no trace in a file, so it is not compared."""
+    return {
+        k: v for k, v in generator.items() if not (k == "dropout" and str(generator.get("name")).startswith("unet"))
+    }
 
 
 def _load(net: nn.Module, weights: dict[str, Any], what: str, hint: Callable[[], str] = lambda: "") -> None:

@@ -328,6 +328,7 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
         num_workers=workers,
         collate_fn=_keep_list,
         pin_memory=translator.device.type == "cuda",
+        generator=torch.Generator(),  # its own seed stream: the global one stays for the model (dropout)
     )
     writer = Writer(options.writers, options)
     done = len(report.failures)

@@ -57,12 +57,13 @@ def build_generator(
         from translate.nets.srresnet import SRResNet
 
         return SRResNet(in_channels, out_channels, **extra)
-    if extra:
-        raise TypeError(f"generator {name} takes no argument(s) {', '.join(sorted(extra))}")
     kind, depth = _spec(name)
+    unknown = set(extra) - ({"antialias", "antialias_up"} if kind == "resnet" else set())  # CUT's blurred resampling
+    if unknown:
+        raise TypeError(f"generator {name} takes no argument(s) {', '.join(sorted(unknown))}")
     _check_norm(norm)
     if kind == "resnet":
-        net = ResnetGenerator(in_channels, out_channels, ngf, n_blocks=depth, norm=norm, dropout=dropout)
+        net = ResnetGenerator(in_channels, out_channels, ngf, n_blocks=depth, norm=norm, dropout=dropout, **extra)
     else:
         net = UnetGenerator(in_channels, out_channels, num_downs=depth, ngf=ngf, norm=norm, dropout=dropout)
     return init_weights(net)

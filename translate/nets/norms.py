@@ -16,7 +16,7 @@ from torch import nn
 from translate.errors import ConfigError
 
 NORMS = ("instance", "batch", "none")
-_LEGACY_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+LEGACY_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -38,8 +38,10 @@ def norm_layer(kind: str) -> NormFactory:
 
 
 def conv_bias(kind: str) -> bool:
-    """Convs followed by batch norm skip the bias (the norm's shift replaces it); others keep it."""
-    return kind != "batch"
+    """Only convs followed by instance norm carry a bias, as in the reference (`use_bias = norm is
+    InstanceNorm2d`): batch norm's shift replaces it, and with "none" the reference has none either,
+    so its files (and ours) tell the three norms apart by their keys."""
+    return kind == "instance"
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
@@ -64,7 +66,7 @@ def load_state_dict_compat(model: nn.Module, state_dict: dict[str, torch.Tensor]
     """
     own = model.state_dict()
     prefix = "checkpoint does not fit the model:"
-    cleaned = {k: v for k, v in state_dict.items() if k in own or not k.endswith(_LEGACY_BUFFERS)}
+    cleaned = {k: v for k, v in state_dict.items() if k in own or not k.endswith(LEGACY_BUFFERS)}
     missing = [k for k in own if k not in cleaned]
     if missing:
         raise ConfigError(f"{prefix} missing key {missing[0]!r} ({len(missing)} missing)")

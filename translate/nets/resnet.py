@@ -3,14 +3,54 @@
 Layout (indices in `model` matter: they are the state_dict keys of reference checkpoints):
 reflect-pad 3 + 7x7 conv, 2 stride-2 3x3 downsamplings, n residual blocks,
 2 transposed-conv upsamplings, reflect-pad 3 + 7x7 conv + Tanh.
+
+`antialias=True` gives the layout of the CUT code (taesungp/contrastive-unpaired-translation, its
+default): each downsampling is a stride-1 conv followed by a fixed blur-and-subsample
+(`Downsample`, Zhang 2019), each upsampling a fixed blur-upsample (`Upsample`) followed by a
+stride-1 conv. The blurs are buffers named `filt`, so CUT's files load key for key.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from translate.nets.norms import conv_bias, norm_layer
+
+
+def binomial_filter(size: int) -> torch.Tensor:
+    """The normalised 2-D binomial kernel (rows of Pascal's triangle): [1, 2, 1] for size 3."""
+    row = torch.tensor([float(math.comb(size - 1, k)) for k in range(size)])
+    kernel = row[:, None] * row[None, :]
+    return kernel / kernel.sum()
+
+
+class Downsample(nn.Module):
+    """Anti-aliased halving: reflect-pad 1, 3x3 binomial blur per channel, keep every second pixel."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("filt", binomial_filter(3)[None, None].repeat(channels, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.filt, stride=2, groups=x.shape[1])
+
+
+class Upsample(nn.Module):
+    """Anti-aliased doubling: replicate-pad 1, transposed 4x4 binomial blur (x4 gain) at stride 2,
+    then trim the pad's contribution so that H x W becomes exactly 2H x 2W. (The result equals
+    bilinear x2 with half-pixel centres; kept as CUT writes it, since its `filt` is in the files.)"""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("filt", binomial_filter(4)[None, None].repeat(channels, 1, 1, 1) * 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        return F.conv_transpose2d(x, self.filt, stride=2, padding=2, groups=x.shape[1])[:, :, 1:-1, 1:-1]
 
 
 class ResnetBlock(nn.Module):
@@ -35,7 +75,11 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """Image-to-image generator for inputs whose side is a multiple of 4."""
+    """Image-to-image generator for inputs whose side is a multiple of 4.
+
+    `antialias` blurs the downsamplings, `antialias_up` the upsamplings (default: as `antialias`);
+    CUT sets both unless told `--no_antialias` / `--no_antialias_up`.
+    """
 
     def __init__(
         self,
@@ -46,8 +90,11 @@ class ResnetGenerator(nn.Module):
         norm: str = "instance",
         dropout: bool = False,
         n_down: int = 2,
+        antialias: bool = False,
+        antialias_up: bool | None = None,
     ) -> None:
         super().__init__()
+        antialias_up = antialias if antialias_up is None else antialias_up
         make_norm, bias = norm_layer(norm), conv_bias(norm)
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
@@ -57,19 +104,18 @@ class ResnetGenerator(nn.Module):
         ]
         for i in range(n_down):
             ch = ngf * 2**i
-            layers += [
-                nn.Conv2d(ch, ch * 2, 3, stride=2, padding=1, bias=bias),
-                make_norm(ch * 2),
-                nn.ReLU(True),
-            ]
+            stride = 1 if antialias else 2
+            layers += [nn.Conv2d(ch, ch * 2, 3, stride=stride, padding=1, bias=bias), make_norm(ch * 2), nn.ReLU(True)]
+            if antialias:
+                layers.append(Downsample(ch * 2))
         ch = ngf * 2**n_down
         layers += [ResnetBlock(ch, norm, dropout) for _ in range(n_blocks)]
         for _ in range(n_down):
-            layers += [
-                nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
-                make_norm(ch // 2),
-                nn.ReLU(True),
-            ]
+            if antialias_up:
+                layers += [Upsample(ch), nn.Conv2d(ch, ch // 2, 3, padding=1, bias=bias)]
+            else:
+                layers.append(nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1, bias=bias))
+            layers += [make_norm(ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)

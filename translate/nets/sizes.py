@@ -13,6 +13,7 @@ GENERATORS = ("resnet9", "resnet6", "unet256", "unet128")
 # name -> (kind, depth): resnet depth is the number of residual blocks, unet depth the number of
 # stride-2 stages (so inputs must be multiples of 2**depth).
 _SPECS = {"resnet9": ("resnet", 9), "resnet6": ("resnet", 6), "unet256": ("unet", 8), "unet128": ("unet", 7)}
+_SPECS["resnet4"] = ("resnet", 4)  # CUT's resnet_4blocks: not offered for training, but its files load
 
 
 # DiscoGAN's encoder-decoder is trained at one of these sizes and converts at exactly that size
