@@ -17,6 +17,7 @@ from translate.cli_datasets import datasets_app
 from translate.cli_evaluate import evaluate_app
 from translate.cli_export import export
 from translate.cli_inspect import inspect
+from translate.cli_report import report
 from translate.cli_options import command_from_config, user_errors
 from translate.cli_weights import weights_app
 from translate.config import METHOD_CONFIGS, TrainConfig
@@ -36,6 +37,7 @@ app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(weights_app, name="weights")
 app.command("inspect")(inspect)
 app.command("export")(export)
+app.command("report")(report)
 
 
 def run_training(config: TrainConfig) -> None:

@@ -1,0 +1,253 @@
+"""Training speed of every method against the machine's own peak: seconds per step, FLOP/s, memory.
+
+For each method and setting, one child process builds the method exactly as `translate train`
+does (the same Method class, Accelerate-prepared networks and optimizers), feeds it one fixed
+batch of the requested size (data loading is measured by tools/bench_engine.py, not here), and
+reports the median seconds per step after warm-up, the FLOPs of one step (counted by
+`torch.utils.flop_counter`), the achieved FLOP/s as a share of the machine's measured peak
+(a 256-channel 3x3 convolution on a 64x64 map, batch 4, forward only, in fp32 and bf16), and
+peak memory (the child's max RSS on CPU; max allocated on a GPU). Every setting is compared with
+the eager fp32 baseline measured in the same run, so the ratios hold on a noisy machine.
+
+    python tools/bench.py --methods cyclegan --size 128 --batch-size 1 --settings fp32,channels-last,bf16
+    python tools/bench.py --methods cyclegan,pix2pix,discogan,srresnet --size 64 --steps 5
+
+Settings: fp32 (eager, NCHW: the baseline), channels-last, bf16 (autocast), bf16+channels-last,
+compile (torch.compile, fp32), checkpointing (activation checkpointing of generator blocks,
+when the engine has it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SETTINGS = ("fp32", "channels-last", "bf16", "bf16+channels-last", "compile")
+
+
+def conv_peak(dtype_name: str, channels_last: bool, device: str, repeats: int = 10) -> float:
+    """FLOP/s of the reference convolution: 256 -> 256 channels, 3x3, 64x64 map, batch 4."""
+    import torch
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(device, dtype)
+    x = torch.randn(4, 256, 64, 64, device=device, dtype=dtype)
+    if channels_last:
+        conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    flops = 2 * 4 * 256 * 64 * 64 * 256 * 9
+    times = []
+    with torch.inference_mode():
+        for _ in range(3):
+            conv(x)
+        for _ in range(repeats):
+            _sync(device)
+            start = time.perf_counter()
+            conv(x)
+            _sync(device)
+            times.append(time.perf_counter() - start)
+    return flops / statistics.median(times)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def method_config(method: str, size: int, batch_size: int, work: Path, precision: str):
+    """The method's settings as `translate train` would build them, with tiny-data fields filled in."""
+    from translate.config import METHOD_CONFIGS, from_dict
+
+    values: dict = {"out": str(work / "run"), "batch_size": batch_size, "mixed_precision": precision}
+    if method in ("cyclegan", "pix2pix"):
+        values |= {"size": size, "load_size": size, "a": str(work), "b": str(work)}
+    elif method == "discogan":
+        values |= {"image_size": size, "a": str(work), "b": str(work)}
+    else:  # srresnet / srgan: `size` is the HR crop; x4
+        values |= {"hr": str(work), "hr_size": size, "scale": 4}
+        if method == "srgan":
+            values |= {"vgg_weights": str(random_vgg(work))}
+    return from_dict(METHOD_CONFIGS[method], values)
+
+
+def random_vgg(work: Path) -> Path:
+    """A VGG19 with random weights: the perceptual loss costs the same FLOPs as with the real ones."""
+    import torch
+    import torchvision
+
+    path = work / "vgg19-random.pth"
+    if not path.exists():
+        torch.save(torchvision.models.vgg19().state_dict(), path)
+    return path
+
+
+def fixed_batch(method: str, config, device):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    if method in ("srresnet", "srgan"):
+        hr = torch.rand(config.batch_size, 3, config.hr_size, config.hr_size, generator=g) * 2 - 1
+        lr = torch.nn.functional.interpolate(hr, scale_factor=1 / config.scale, mode="bicubic", antialias=True)
+        return {"a": lr.clamp(-1, 1).to(device), "b": hr.to(device)}
+    side = config.image_size if method == "discogan" else config.size
+    shape = (config.batch_size, 3, side, side)
+    return {k: (torch.rand(shape, generator=g) * 2 - 1).to(device) for k in ("a", "b")}
+
+
+def run_setting(method: str, setting: str, args: argparse.Namespace, queue: mp.Queue) -> None:
+    """In a child process: build, warm up, time `steps` steps, count one step's FLOPs."""
+    import torch
+    from accelerate import Accelerator
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from translate.methods import method_class
+
+    precision = "bf16" if "bf16" in setting else "no"
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    config = method_config(method, args.size, args.batch_size, work, precision)
+    accelerator = Accelerator(mixed_precision=precision, cpu=args.device == "cpu")
+    torch.manual_seed(0)
+    m = method_class(method)(config, accelerator)
+    for name in m.network_names:
+        net = getattr(m, name)
+        if "channels-last" in setting:
+            net = net.to(memory_format=torch.channels_last)
+        net = accelerator.prepare(net)
+        if setting == "compile":
+            net = torch.compile(net)
+        setattr(m, name, net)
+    m.optimizers = {k: accelerator.prepare(v) for k, v in m.configure_optimizers().items()}
+    batch = fixed_batch(method, config, accelerator.device)
+    if "channels-last" in setting:
+        batch = {k: v.contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
+    nets = list(m.networks.values())
+    device = str(accelerator.device)
+
+    def step(i: int) -> None:
+        m.step = i
+        with accelerator.accumulate(*nets):
+            m.train_step(batch)
+
+    compile_start = time.perf_counter()
+    for i in range(args.warmup):
+        step(i)
+    _sync(device)
+    warmup_seconds = time.perf_counter() - compile_start
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for i in range(args.steps):
+        _sync(device)
+        start = time.perf_counter()
+        step(args.warmup + i)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    flops = 0
+    if setting != "compile":  # the counter sees eager ops only; the same maths as fp32
+        with FlopCounterMode(display=False) as counter:
+            step(args.warmup + args.steps)
+        flops = counter.get_total_flops()
+    memory = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if device.startswith("cuda")
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    queue.put({"seconds": statistics.median(times), "flops": flops, "memory_mib": memory, "warmup": warmup_seconds})
+
+
+def measure(method: str, setting: str, args: argparse.Namespace) -> dict:
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=run_setting, args=(method, setting, args, queue))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        return {"error": f"exit code {child.exitcode}"}
+    return queue.get()
+
+
+def machine(device: str) -> str:
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.get_device_name()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        model = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "CPU"
+    flags = subprocess.run(["lscpu"], capture_output=True, text=True).stdout if sys.platform == "linux" else ""
+    units = "AMX bf16" if "amx_bf16" in flags else "AVX-512 bf16" if "avx512_bf16" in flags else "no bf16 units"
+    return f"{model}, {os.cpu_count()} cores, {units}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--methods", default="cyclegan", help="comma-separated: cyclegan,pix2pix,discogan,srresnet,srgan"
+    )
+    parser.add_argument("--settings", default="fp32,channels-last,bf16,bf16+channels-last")
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    args = parser.parse_args()
+    import torch
+
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    settings = args.settings.split(",")
+    if "fp32" not in settings:
+        settings.insert(0, "fp32")  # the baseline every ratio refers to
+    peaks = {
+        ("fp32", False): conv_peak("fp32", False, args.device),
+        ("fp32", True): conv_peak("fp32", True, args.device),
+        ("bf16", False): conv_peak("bf16", False, args.device),
+        ("bf16", True): conv_peak("bf16", True, args.device),
+    }
+    print(f"Device: {machine(args.device)}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print("Conv peak (256ch 3x3, 64x64, batch 4), GFLOP/s: " + ", ".join(
+        f"{p} {'channels-last' if cl else 'NCHW'} {v / 1e9:.0f}" for (p, cl), v in peaks.items()
+    ))  # fmt: skip
+    print(f"Command: python tools/bench.py {' '.join(sys.argv[1:])}\n")
+    print("| method | setting | s/step | vs fp32 | GFLOP/step | GFLOP/s | share of peak | peak memory MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    rows = []
+    for method in args.methods.split(","):
+        baseline = None
+        step_flops = 0
+        for setting in settings:
+            row = measure(method, setting, args) | {"method": method, "setting": setting}
+            rows.append(row)
+            if "error" in row:
+                print(f"| {method} | {setting} | failed: {row['error']} | | | | | |")
+                continue
+            step_flops = row["flops"] or step_flops
+            baseline = baseline or row["seconds"]
+            achieved = step_flops / row["seconds"]
+            peak = peaks[("bf16" if "bf16" in setting else "fp32", "channels-last" in setting)]
+            print(
+                f"| {method} | {setting} | {row['seconds']:.3f} | {baseline / row['seconds']:.2f}x "
+                f"| {step_flops / 1e9:.1f} | {achieved / 1e9:.0f} | {100 * achieved / peak:.0f}% "
+                f"| {row['memory_mib']:.0f} |",
+                flush=True,
+            )
+    if args.json:
+        args.json.write_text(json.dumps({"peaks": {f"{k[0]}-{k[1]}": v for k, v in peaks.items()}, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
