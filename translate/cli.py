@@ -17,8 +17,8 @@ from translate.cli_datasets import datasets_app
 from translate.cli_evaluate import evaluate_app
 from translate.cli_export import export
 from translate.cli_inspect import inspect
-from translate.cli_report import report
 from translate.cli_options import command_from_config, user_errors
+from translate.cli_report import report
 from translate.cli_weights import weights_app
 from translate.config import METHOD_CONFIGS, TrainConfig
 from translate.errors import RunStopped
