@@ -118,6 +118,11 @@ def report_download(name: str, where: Path, digest: str | None, pinned: str | No
         typer.echo(f"{name} is already in {where}")
         return False
     checked = f"matches {listed_in}" if pinned else f"not in {listed_in}, so unverified"
+    if not pinned:
+        from translate.data.download import first_use_note
+
+        note = first_use_note(digest)
+        checked += f"; {note}" if note else ""
     typer.echo(f"sha256 {digest} ({checked})")
     return True
 

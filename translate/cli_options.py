@@ -19,7 +19,7 @@ from typing import Any
 
 import typer
 
-from translate.config import TrainConfig, config_fields, from_dict, read_settings
+from translate.config import TrainConfig, config_fields, from_dict, read_settings, saved_run_settings
 from translate.errors import ConfigError, TranslateError
 
 _EXPLICIT_SOURCES = {"COMMANDLINE", "ENVIRONMENT"}
@@ -78,9 +78,7 @@ def build_config(cls: type[TrainConfig], ctx: typer.Context, values: dict[str, A
     merged: dict[str, Any] = {}
     if explicit.get("resume", from_file.get("resume", False)):
         out = Path(explicit.get("out", from_file.get("out", values["out"])))
-        saved = read_settings(out / "config.yaml") if (out / "config.yaml").is_file() else {}
-        saved.pop("method", None)
-        merged |= saved
+        merged |= saved_run_settings(cls, out)  # refuses a run of another method
     merged |= from_file | explicit
     config = from_dict(cls, merged)
     for f in config_fields(cls):

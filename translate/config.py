@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,13 +23,34 @@ from translate.nets.sizes import GENERATORS as GENERATOR_CHOICES
 NORM_CHOICES = ("instance", "batch", "none")
 GAN_LOSS_CHOICES = ("vanilla", "lsgan", "hinge", "wgangp")
 PRECISION_CHOICES = ("no", "fp16", "bf16")
+ON_NAN_CHOICES = ("stop", "skip")
 DIRECTION_CHOICES = ("a2b", "b2a")
 RECON_CHOICES = ("mse", "l1")
+D_NORM_CHOICES = (*NORM_CHOICES, "spectral")
+INIT_CHOICES = ("normal", "xavier", "kaiming", "orthogonal", "default")
+SR_SKIP_CHOICES = ("bicubic", "none")
+
+
+# The options that decide the networks' shapes: a resumed run must keep them (its checkpoint fits no other).
+ARCHITECTURE_OPTIONS = ("generator", "ngf", "ndf", "n_layers_d", "norm", "dropout")
+ARCHITECTURE_OPTIONS += ("image_size", "scale", "width", "blocks")  # DiscoGAN and super-resolution
+ARCHITECTURE_OPTIONS += ("d_norm", "sr_skip")  # spectral norm changes D's keys; the SR skip what G's weights mean
+MAX_SEED = 2**32 - 1  # numpy's seeding takes no more
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] | None = None, **extra: Any) -> Any:
     """A dataclass field that also describes its CLI option."""
     return field(default=default, metadata={"help": help, "choices": choices, **extra})
+
+
+def init_option(default: str, paper: str) -> Any:
+    """--init-type with a method's default (chosen by measurement: docs/DEFAULTS.md) and its paper's choice."""
+    return option(
+        default,
+        f"Weight init of every network (see docs/DEFAULTS.md): normal N(0, gain), xavier (Xavier-normal), kaiming "
+        f"(He-normal, no gain), orthogonal, or default (PyTorch's). Paper/official code: {paper}.",
+        INIT_CHOICES,
+    )
 
 
 @dataclass(kw_only=True)
@@ -50,12 +74,22 @@ class TrainConfig:
     sample_every: int = option(500, "Save a sample grid (and refresh losses.png) every N steps.")
     log_every: int = option(10, "Append averaged losses to log.jsonl every N steps.")
     mixed_precision: str = option("no", "Mixed precision: fp16 needs a GPU, bf16 works on CPUs too.", PRECISION_CHOICES)
-    resume: bool = option(False, "Continue the run in --out from its latest checkpoint.")
+    on_nan: str = option(
+        "stop",
+        "A NaN or infinite loss: stop, keeping the last good checkpoint; or skip the update of that batch "
+        "(skip checks the gradients at every step, which costs a little speed).",
+        ON_NAN_CHOICES,
+    )
+    resume: bool = option(
+        False, "Continue the run in --out from its latest good checkpoint (from the start if it has none yet)."
+    )
     init: str | None = option(
         None,
         "Fine-tune: start from the weights of a run (generators and discriminators) or an exported model "
         "(generators); optimizers and schedule start fresh.",
     )
+    init_type: str = init_option("normal", "normal")
+    init_gain: float = option(0.02, "Scale of the normal, xavier and orthogonal inits (the reference code's 0.02).")
 
     default_epochs = 200  # the papers' 100 + 100 decay epochs, when neither --steps nor --epochs is given
 
@@ -65,6 +99,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ConfigError for settings that cannot work (checked before anything heavy starts)."""
+        check_types(self)
         for name in ("batch_size", "save_every", "sample_every", "log_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
@@ -76,6 +111,31 @@ class TrainConfig:
             raise ConfigError("--workers cannot be negative")
         if not 0.0 <= self.decay_from <= 1.0:
             raise ConfigError("--decay-from must be between 0 and 1")
+        if self.lr <= 0:
+            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if self.init_gain <= 0:
+            raise ConfigError(f"--init-gain must be positive, got {self.init_gain}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"--{name} must be at least 0 and below 1 (Adam), got {getattr(self, name)}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
+        out = Path(self.out).expanduser()
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out} is a file; a run needs a folder")
+        if self.resume and (out / "config.yaml").is_file():
+            self.check_resume(read_settings(out / "config.yaml"), out / "config.yaml")
+
+    def check_resume(self, saved: dict[str, Any], where: Path) -> None:
+        """A resumed run must build the networks its checkpoint holds: refuse changed architecture options."""
+        for name in ARCHITECTURE_OPTIONS:
+            if name in saved and hasattr(self, name) and saved[name] != getattr(self, name):
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(
+                    f"--resume: {flag} {_show(getattr(self, name))} differs from the run's {_show(saved[name])} "
+                    f"({where}); its checkpoint only fits the networks it was saved from: drop {flag} or pick "
+                    "a new --out"
+                )
 
 
 @dataclass(kw_only=True)
@@ -92,6 +152,12 @@ class ImageTranslationConfig(TrainConfig):
     ndf: int = option(64, "Discriminator width (filters in the first layer).")
     n_layers_d: int = option(3, "PatchGAN depth: 3 gives 70x70 patches.")
     norm: str = option("instance", "Normalisation layers.", NORM_CHOICES)
+    d_norm: str | None = option(
+        None,
+        "Discriminator normalisation, if not --norm's layers (the papers): spectral normalises every conv by its "
+        "largest singular value (Miyato et al. 2018) instead of norm layers.",
+        D_NORM_CHOICES,
+    )
     gan_loss: str = option("lsgan", "Adversarial loss.", GAN_LOSS_CHOICES)
 
     def validate(self) -> None:
@@ -101,6 +167,19 @@ class ImageTranslationConfig(TrainConfig):
         from translate.nets.sizes import check_image_size
 
         check_image_size(self.generator, self.size)
+        if self.generator.startswith("resnet") and self.size < 8:  # its bottleneck would be 1x1
+            raise ConfigError(f"--size {self.size} is too small for generator {self.generator}: it needs 8 or more")
+        for name in ("ngf", "ndf"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be at least 1")
+        if self.n_layers_d < 0:
+            raise ConfigError("--n-layers-d cannot be negative (0 is the 1x1 PixelGAN)")
+        if self.n_layers_d and self.size >> self.n_layers_d < 3:  # its last convs need 3x3 or more
+            deepest = next(n for n in range(self.size.bit_length(), -1, -1) if n == 0 or self.size >> n >= 3)
+            raise ConfigError(
+                f"--n-layers-d {self.n_layers_d} is too deep for --size {self.size}: the PatchGAN would shrink it "
+                f"to nothing (use at most {deepest})"
+            )
 
 
 @dataclass(kw_only=True)
@@ -114,6 +193,13 @@ class CycleGANConfig(ImageTranslationConfig):
     lambda_cycle: float = option(10.0, "Weight of the cycle-consistency L1 loss.")
     lambda_identity: float = option(0.5, "Weight of the identity loss, relative to --lambda-cycle (0 turns it off).")
     pool_size: int = option(50, "Past fakes kept to show the discriminators (0 turns the pool off).")
+    init_type: str = init_option("normal", "normal, gain 0.02 (its successor CUT: xavier, gain 0.02)")
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("lambda_cycle", "lambda_identity", "pool_size"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} cannot be negative")
 
 
 def redefault(base: type, name: str, default: Any) -> Any:
@@ -144,9 +230,12 @@ class Pix2PixConfig(ImageTranslationConfig):
     generator: str = redefault(ImageTranslationConfig, "generator", "unet256")
     norm: str = redefault(ImageTranslationConfig, "norm", "batch")
     gan_loss: str = redefault(ImageTranslationConfig, "gan_loss", "vanilla")
+    init_type: str = init_option("normal", "normal, gain 0.02")
 
     def validate(self) -> None:
         super().validate()
+        if self.lambda_l1 < 0:
+            raise ConfigError("--lambda-l1 cannot be negative")
         folders = self.a is not None or self.b is not None
         if self.data is not None and folders:
             raise ConfigError("give either --data (side-by-side A|B images) or --a and --b (two folders), not both")
@@ -183,6 +272,7 @@ class DiscoGANConfig(TrainConfig):
         "1 trains both on every batch.",
     )
     weight_decay: float = option(1e-5, "Adam weight decay (L2) of all four networks.")
+    init_type: str = init_option("default", "default (PyTorch's)")
     batch_size: int = redefault(TrainConfig, "batch_size", 64)
     lr: float = redefault(TrainConfig, "lr", 2e-4)
     beta1: float = redefault(TrainConfig, "beta1", 0.5)
@@ -226,6 +316,13 @@ class SRConfig(TrainConfig):
     flip: bool = option(True, "Random horizontal and vertical flips.")
     blocks: int = option(16, "Residual blocks in the generator.")
     width: int = option(64, "Generator width (feature channels).")
+    sr_skip: str = option(
+        "bicubic",
+        "Global skip: bicubic adds the bicubic upscale of the input to the output, whose last conv starts at zero, "
+        "so a fresh model is bicubic and only learns the detail (docs/DEFAULTS.md); none is the paper's exact network.",
+        SR_SKIP_CHOICES,
+    )
+    init_type: str = init_option("default", "not stated in the paper")
     batch_size: int = redefault(TrainConfig, "batch_size", 16)
     lr: float = redefault(TrainConfig, "lr", 1e-4)
     beta1: float = redefault(TrainConfig, "beta1", 0.9)
@@ -272,6 +369,12 @@ class SRGANConfig(SRConfig):
     lambda_adv: float = option(1e-3, "Weight of the adversarial loss.")
     gan_loss: str = option("vanilla", "Adversarial loss.", GAN_LOSS_CHOICES)
     ndf: int = option(64, "Discriminator width (filters in the first layer).")
+    d_norm: str = option(
+        "batch",
+        "Discriminator normalisation: batch norm (the paper) or spectral, which normalises every conv and linear "
+        "weight by its largest singular value (Miyato et al. 2018) instead.",
+        ("batch", "spectral"),
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -279,6 +382,13 @@ class SRGANConfig(SRConfig):
             raise ConfigError("--lambda-adv cannot be negative")
         if self.ndf < 1:
             raise ConfigError("--ndf must be at least 1")
+        if self.batch_size == 1 and self.hr_size <= 16:  # batch norm needs two values per channel
+            raise ConfigError(
+                f"--hr-size {self.hr_size} with --batch-size 1 leaves the discriminator one value per channel "
+                "to normalise: use an --hr-size above 16, or --batch-size 2 or more"
+            )
+        if self.vgg_weights is not None and not Path(self.vgg_weights).expanduser().is_file():
+            raise ConfigError(f"--vgg-weights {self.vgg_weights} is not a file")
 
 
 METHOD_CONFIGS: dict[str, type[TrainConfig]] = {
@@ -297,6 +407,37 @@ def config_fields(cls: type[TrainConfig]) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls) if f.init]
 
 
+def check_types(config: TrainConfig) -> None:
+    """Each value has its field's type and is one of its choices (config files bypass the CLI's parsing)."""
+    hints = typing.get_type_hints(type(config))
+    for f in config_fields(type(config)):
+        value, flag = getattr(config, f.name), "--" + f.name.replace("_", "-")
+        allowed = typing.get_args(hints[f.name]) if isinstance(hints[f.name], types.UnionType) else (hints[f.name],)
+        if value is None and type(None) in allowed:
+            continue
+        if isinstance(value, bool) and bool not in allowed:
+            ok = False  # True is an int to Python, not to a user
+        elif float in allowed:
+            ok = isinstance(value, (int, float)) and math.isfinite(value)
+        elif Path in allowed:
+            ok = isinstance(value, (str, Path))
+        else:
+            ok = isinstance(value, tuple(t for t in allowed if isinstance(t, type)))
+        if not ok:
+            kind = next((_KINDS[t] for t in allowed if t in _KINDS), "a value")
+            raise ConfigError(f"{flag} must be {kind}, got {value!r}")
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f"{flag} {value!r} is not one of {', '.join(choices)}")
+
+
+_KINDS = {bool: "true or false", int: "a whole number", float: "a finite number", str: "text", Path: "a path"}
+
+
+def _show(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def to_dict(config: TrainConfig) -> dict[str, Any]:
     """Plain, JSON/YAML-friendly settings, with the method name first."""
     values = {f.name: getattr(config, f.name) for f in config_fields(type(config))}
@@ -310,8 +451,37 @@ def from_dict(cls: type[C], values: dict[str, Any]) -> C:
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(f"unknown setting(s) for {cls.__name__}: {', '.join(unknown)}")
-    coerced = {k: Path(v) if k == "out" and v is not None else v for k, v in values.items()}
+    hints = typing.get_type_hints(cls)
+    coerced = {k: _coerce(v, hints[k]) for k, v in values.items()}
     return cls(**coerced)
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    """Settings files give plain YAML values: a path as text, a number where text is meant (a folder "5")."""
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if Path in allowed and isinstance(value, str):
+        return Path(value)
+    if str in allowed and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def saved_run_settings(cls: type[TrainConfig], out: Path) -> dict[str, Any]:
+    """The settings saved in run folder `out` (for --resume), without the method name; {} if none.
+
+    A run of another method cannot be resumed by this one: say so, rather than list its options as unknown.
+    """
+    path = out / "config.yaml"
+    if not path.is_file():
+        return {}
+    saved = read_settings(path)
+    method = saved.pop("method", None)
+    ours = METHOD_OF_CONFIG[cls.__name__]
+    if method is not None and method != ours:
+        raise ConfigError(
+            f"--resume: {out} is a {method} run, not {ours}: continue it with `translate train {method} --resume`"
+        )
+    return saved
 
 
 def read_settings(path: Path) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from translate.data.download import Progress, extract_archive, megabytes, obtain, reason
+from translate.data.download import Progress, extract_archive, forget_digest, megabytes, obtain, reason
 from translate.errors import DataError
 
 PAIRED, UNPAIRED = "paired", "unpaired"
@@ -87,8 +87,9 @@ def _cyclegan(name: str, size: str, licence: str, about: str, catalog_name: str 
     return DataSet(catalog_name or name, UNPAIRED, _CYCLEGAN_URL.format(name), size, None, licence, about)
 
 
-# Sizes are approximate. No checksums are published for these archives, so sha256 is None
-# (unverified) until someone pins them; `translate datasets download` prints the digest it got.
+# Sizes are approximate. No checksums are published for these archives, so sha256 is None until
+# someone pins them: the first download's digest is trusted and recorded (download.check_first_use),
+# later downloads must match it, and `translate datasets download` prints it for comparison.
 # facades and maps exist in both collections: the bare name is the pix2pix (paired) one and the
 # CycleGAN copy is "cyclegan/NAME".
 DATASETS: dict[str, DataSet] = {
@@ -327,6 +328,8 @@ def unpack(dataset: DataSet, archive: Path, root: Path) -> Path:
             raise DataError(f"{exc}; {archive.name} was deleted") from None
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
             archive.unlink(missing_ok=True)
+            if dataset.sha256 is None:  # its digest was trusted on first use: not a file to trust
+                forget_digest(dataset.url)
             raise DataError(
                 f"{archive.name} is damaged ({reason(exc)}); it was deleted: "
                 f"run `translate datasets download {dataset.name}` again"

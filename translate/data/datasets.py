@@ -3,10 +3,18 @@
 Items are dicts of CHW float tensors in [-1, 1] plus the source paths as str. Randomness (crops,
 flips, the partner drawn from domain B) comes only from (seed, epoch, index), so an item is the
 same whichever worker loads it, and a resumed run replays the exact epoch it stopped in.
+
+Bad files do not stop a run, within reason. Every header is read when a data set is built: the
+unreadable files are left out and reported once, and a data set where more than MAX_BAD_SHARE of
+the files are unreadable stops with an error instead of training on what is left. A file that
+passes the header scan but fails to decode later (damage past the header) is logged once and its
+item is replaced by the next readable one, chosen from the index alone, so a resumed run still
+sees exactly the items an uninterrupted one would have.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +31,10 @@ from translate.errors import ConfigError, DataError
 
 Paths = Sequence[str | os.PathLike] | str | os.PathLike
 DIRECTIONS = ("a2b", "b2a")
+MAX_BAD_SHARE = 0.5  # more unreadable files than this share stops a run: the data set itself is wrong
+MAX_SUBSTITUTES = 16  # items tried in place of one that fails to decode, before giving up
+
+logger = logging.getLogger(__name__)
 
 
 class _SeededDataset(Dataset):
@@ -35,6 +47,7 @@ class _SeededDataset(Dataset):
         self.transform = transform
         self.seed = seed
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self._warned: set[str] = set()  # per process: each DataLoader worker warns once per problem
 
     @property
     def epoch(self) -> int:
@@ -43,6 +56,26 @@ class _SeededDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         """Call before iterating each epoch, so every epoch sees new crops and partners."""
         self._epoch.fill_(epoch)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """Item `index`, or when one of its files fails to decode, the next item that does (logged once)."""
+        tries, message = min(len(self), MAX_SUBSTITUTES + 1), "none"
+        for attempt in range(tries):
+            try:
+                return self._item((index + attempt) % len(self))
+            except DataError as exc:
+                message = str(exc)
+                if message not in self._warned:
+                    self._warned.add(message)
+                    logger.warning("%s; its item is replaced by another one", message)
+        raise DataError(
+            f"{tries} items in a row (from item {index}) have files that cannot be decoded, "
+            f"the last: {message}; check the data set"
+        )
+
+    def _item(self, index: int) -> dict[str, Any]:
+        """Build item `index`; raises DataError when one of its files cannot be read."""
+        raise NotImplementedError
 
     def _seed_item(self, index: int) -> np.random.Generator:
         """Seed the transform for this item; return a generator for the dataset's own draws."""
@@ -59,14 +92,13 @@ class UnpairedDataset(_SeededDataset):
 
     def __init__(self, paths_a: Paths, paths_b: Paths, transform: Callable | None = None, seed: int = 0):
         super().__init__(transform if transform is not None else eval_transform(), seed)
-        self.paths_a = _as_paths(paths_a, "A")
-        self.paths_b = _as_paths(paths_b, "B")
-        _check_readable(self.paths_a + self.paths_b)
+        self.paths_a = list(scan_headers(_as_paths(paths_a, "A"), "images of domain A"))
+        self.paths_b = list(scan_headers(_as_paths(paths_b, "B"), "images of domain B"))
 
     def __len__(self) -> int:
         return max(len(self.paths_a), len(self.paths_b))
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def _item(self, index: int) -> dict[str, Any]:
         rng = self._seed_item(index)
         path_a = self.paths_a[index % len(self.paths_a)]
         path_b = self.paths_b[int(rng.integers(len(self.paths_b)))]
@@ -82,7 +114,7 @@ class PairedDataset(_SeededDataset):
     """Aligned pairs (pix2pix, SRGAN): "a" is always the input and "b" the target.
 
     Build it with `from_side_by_side` or `from_folders`; both check every pair up front (reading
-    headers only), so a bad file is reported before training starts, not hours into it.
+    headers only), so a bad file is reported (and left out) before training starts, not hours into it.
     The transform must be paired (`train_transform(..., paired=True)`), so A and B get the same
     crop and flip.
     """
@@ -110,12 +142,9 @@ class PairedDataset(_SeededDataset):
         cls, paths: Paths, transform: Callable | None = None, direction: str = "a2b", seed: int = 0
     ) -> PairedDataset:
         """One image per pair, A on the left half and B on the right (the public pix2pix sets)."""
-        files = _as_paths(paths, "side-by-side")
-        odd = []
-        for path in files:
-            width, height = image_size(path)
-            if width % 2:
-                odd.append(f"{path} ({width}x{height})")
+        sizes = scan_headers(_as_paths(paths, "side-by-side"), "side-by-side images")
+        files = list(sizes)
+        odd = [f"{path} ({_wxh(size)})" for path, size in sizes.items() if size[0] % 2]
         if odd:
             raise DataError(
                 f"{_n(odd, 'side-by-side image')} with an odd width, which cannot be split into equal "
@@ -143,20 +172,20 @@ class PairedDataset(_SeededDataset):
                 problems.append(f"{_n(alone, 'file')} in {root} without a partner in {other}: {_some(alone)}")
         if problems:
             raise DataError("; ".join(problems))
-        pairs = [(by_key_a[k], by_key_b[k]) for k in sorted(by_key_a)]
-        mismatched = []
-        for path_a, path_b in pairs:
-            size_a, size_b = image_size(path_a), image_size(path_b)
-            if size_a != size_b:
-                mismatched.append(f"{path_a} ({_wxh(size_a)}) vs {path_b} ({_wxh(size_b)})")
+        pairs = scan_pair_headers([(by_key_a[k], by_key_b[k]) for k in sorted(by_key_a)], "A|B pairs")
+        mismatched = [
+            f"{path_a} ({_wxh(size_a)}) vs {path_b} ({_wxh(size_b)})"
+            for (path_a, path_b), (size_a, size_b) in pairs.items()
+            if size_a != size_b
+        ]
         if mismatched:
             raise DataError(f"{_n(mismatched, 'pair')} with different sizes for A and B: {_some(mismatched)}")
-        return cls(pairs, transform, direction, seed)
+        return cls(list(pairs), transform, direction, seed)
 
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def _item(self, index: int) -> dict[str, Any]:
         self._seed_item(index)
         path_a, path_b = self.pairs[index]
         if self.side_by_side:
@@ -203,16 +232,57 @@ def _as_paths(paths: Paths, what: str) -> list[Path]:
     return found
 
 
-def _check_readable(paths: Sequence[Path]) -> None:
-    """Read every header now: a bad file must stop a run before it starts, not hours into it."""
-    bad = []
+def scan_headers(paths: Sequence[Path], what: str) -> dict[Path, tuple[int, int]]:
+    """(width, height) of every readable file in `paths`, in order, from the headers only.
+
+    Unreadable files are left out and reported once (path and reason); more than MAX_BAD_SHARE of
+    them raises DataError. `what` names the files in messages ("images of domain A").
+    """
+    sizes, problems = _header_sizes(paths)
+    skip_unreadable(len(problems), len(paths), what, list(problems.values()))
+    return sizes
+
+
+def scan_pair_headers(
+    pairs: Sequence[tuple[Path, Path]], what: str
+) -> dict[tuple[Path, Path], tuple[tuple[int, int], tuple[int, int]]]:
+    """As `scan_headers` for pairs of files: a pair with an unreadable file is left out."""
+    sizes, problems = _header_sizes(list(dict.fromkeys(p for pair in pairs for p in pair)))
+    kept = {(a, b): (sizes[a], sizes[b]) for a, b in pairs if a in sizes and b in sizes}
+    reasons = [problems[p] for pair in pairs for p in pair if p in problems]
+    skip_unreadable(len(pairs) - len(kept), len(pairs), what, list(dict.fromkeys(reasons)))
+    return kept
+
+
+def skip_unreadable(bad: int, total: int, what: str, reasons: list[str]) -> None:
+    """Report `bad` of `total` items left out (once, by the main process), or stop if that is too many."""
+    if not bad:
+        return
+    share = f"{MAX_BAD_SHARE:.0%}"
+    if bad > MAX_BAD_SHARE * total:
+        raise DataError(
+            f"{bad} of {total} {what} cannot be read, more than the {share} a run may skip "
+            f"(is this the right folder?): {_some(reasons)}"
+        )
+    if is_main_process():
+        shown = "\n  ".join(reasons[:20]) + (f"\n  ... and {len(reasons) - 20} more" if len(reasons) > 20 else "")
+        logger.warning("skipping %d of %d %s that cannot be read:\n  %s", bad, total, what, shown)
+
+
+def is_main_process() -> bool:
+    """False in the other processes of a multi-process run (they would repeat the main one's reports)."""
+    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def _header_sizes(paths: Sequence[Path]) -> tuple[dict[Path, tuple[int, int]], dict[Path, str]]:
+    """({path: (width, height)} of readable files, {path: one-line reason} of the others)."""
+    sizes, problems = {}, {}
     for path in paths:
         try:
-            image_size(path)
+            sizes[path] = image_size(path)
         except DataError as exc:
-            bad.append(str(exc))
-    if bad:
-        raise DataError(f"{_n(bad, 'unreadable image')}: {_some(bad)}")
+            problems[path] = str(exc)
+    return sizes, problems
 
 
 def _by_key(root: Path) -> dict[str, Path]:

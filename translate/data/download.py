@@ -3,12 +3,20 @@
 `fetch` continues a `.part` file (HTTP Range; `file://` URLs seek) and refuses to call a short
 transfer complete; `extract_archive` checks every member before writing any (no absolute paths,
 no `..`, no links or devices), so an archive cannot write outside its destination.
+
+Where no checksum is pinned, `obtain` trusts on first use, as ssh does with host keys: the sha256
+of the first file obtained from a URL is recorded in `known_digests.json` in the translate cache,
+and every later file from that URL must match it, so a file swapped upstream or on the way is
+noticed the second time even though nobody published a checksum.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import http.client
+import json
+import logging
 import os
 import stat
 import tarfile
@@ -24,6 +32,9 @@ from translate.errors import DataError
 
 Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
 _CHUNK = 1 << 20
+KNOWN_DIGESTS = "known_digests.json"
+
+logger = logging.getLogger(__name__)
 
 
 def fetch(url: str, part: Path, progress: Progress | None = None, by_hand: Path | None = None) -> int:
@@ -121,20 +132,111 @@ def _content_range(value: str) -> tuple[int | None, int | None]:
         return None, None
 
 
-def obtain(url: str, target: Path, expected: str | None, listed_in: str, progress: Progress | None = None) -> str:
+def obtain(
+    url: str,
+    target: Path,
+    expected: str | None,
+    listed_in: str,
+    progress: Progress | None = None,
+    known: Path | None = None,
+) -> str:
     """Make sure `target` holds the file at `url`; returns its sha256.
 
     A file already at `target` (put there by hand, or left by an earlier run that stopped before
     unpacking) is checked and used without touching the network. Otherwise the download goes to
     `target.part`, resuming what is there, is checked, and only then renamed to `target`.
+    Checked means: against `expected`; with nothing pinned, against the digest recorded for `url`
+    in `known` (default: `known_digests_path()`), which the first file from `url` sets.
     """
+    store = known if known is not None else known_digests_path()
     if target.is_file():
-        return check_sha256(target, expected, listed_in, delete=False)
+        digest = check_sha256(target, expected, listed_in, delete=False)
+        if expected is None:
+            check_first_use(store, url, target, digest, delete=False)
+        return digest
     part = target.with_name(target.name + ".part")
     fetch(url, part, progress, by_hand=target)
     digest = check_sha256(part, expected, listed_in)
+    if expected is None:
+        check_first_use(store, url, part, digest, delete=True, name=target.name)
     os.replace(part, target)
     return digest
+
+
+# -- trust on first use ----------------------------------------------------------------------------
+
+
+def known_digests_path() -> Path:
+    """<translate cache>/known_digests.json: {url: {"sha256", "first_seen", "file"}}."""
+    from translate.data.demo import cache_dir
+
+    return cache_dir() / KNOWN_DIGESTS
+
+
+def check_first_use(
+    store: Path, url: str, path: Path, digest: str, delete: bool = True, name: str | None = None
+) -> None:
+    """Record `digest` for `url` if it is the first file seen from there; else raise if it differs.
+
+    A mismatching download is deleted (`delete`); a file put there by hand is left alone.
+    """
+    name = name or path.name
+    known = read_known_digests(store)
+    entry = known.get(url)
+    if entry is None:
+        seen = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        known[url] = {"sha256": digest, "first_seen": seen, "file": name}
+        _write_known_digests(store, known)
+        logger.info("first file from %s: sha256 %s, recorded in %s", url, digest, store)
+        return
+    if entry.get("sha256") == digest:
+        return
+    if delete:
+        path.unlink(missing_ok=True)
+    fate = "it was deleted" if delete else "it was left in place"
+    raise DataError(
+        f"{name} has sha256 {digest}, but the file first obtained from {url} on {entry.get('first_seen', '?')} "
+        f"had sha256 {entry.get('sha256')} ({fate}): if it changed upstream on purpose, remove its entry "
+        f"from {store} and run again"
+    )
+
+
+def first_use_note(digest: str, store: Path | None = None) -> str | None:
+    """For reports: when and where `digest` was recorded on first use, or None if it was not."""
+    store = store if store is not None else known_digests_path()
+    for entry in read_known_digests(store).values():
+        if entry.get("sha256") == digest:
+            return f"trusted on first use ({entry.get('first_seen', '?')}): later downloads must match it, see {store}"
+    return None
+
+
+def forget_digest(url: str, store: Path | None = None) -> None:
+    """Drop the digest recorded for `url` (its first file turned out to be damaged)."""
+    store = store if store is not None else known_digests_path()
+    known = read_known_digests(store)
+    if known.pop(url, None) is not None:
+        _write_known_digests(store, known)
+
+
+def read_known_digests(store: Path) -> dict[str, dict[str, str]]:
+    """The recorded digests; {} when none are recorded yet; one-line DataError for a damaged file."""
+    try:
+        data = json.loads(store.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"cannot read the recorded download digests {store} ({reason(exc)}): fix or remove it"
+        ) from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise DataError(f"{store} is not a file of recorded download digests: fix or remove it")
+    return data
+
+
+def _write_known_digests(store: Path, known: dict[str, dict[str, str]]) -> None:
+    from translate.atomic import write_text
+
+    write_text(store, json.dumps(known, indent=1, sort_keys=True) + "\n")
 
 
 def check_sha256(path: Path, expected: str | None, listed_in: str, delete: bool = True) -> str:

@@ -1,12 +1,15 @@
-"""Finding the images of a data set folder."""
+"""Finding the images of a data set folder, and where results for them may be written."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from translate.data.images import IMAGE_EXTENSIONS, is_image_file
 from translate.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 
 def find_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
@@ -14,24 +17,86 @@ def find_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
 
     Hidden files and folders (".DS_Store", ".ipynb_checkpoints", our own ".tmp" folders) are
     skipped; only names below `root` count, so a data set inside "~/.cache" is still found.
-    Symlinked folders are followed, each real folder once.
+    Symlinks (to files or folders) are followed while they stay inside `root`, each real folder
+    once; a link that leads outside `root`, or nowhere, is skipped with one warning for all, so a
+    data folder cannot pull in (or, when converting, expose) files from elsewhere.
     """
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"folder {root} does not exist")
     if not root.is_dir():
         raise DataError(f"{root} is a file, not a folder of images")
+    boundary = os.path.realpath(root)
     found: list[Path] = []
     seen: set[str] = set()
+    refused: list[str] = []
     for folder, subfolders, files in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:  # a symlink loop, or two links to one folder
             subfolders[:] = []
             continue
         seen.add(real)
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".")) if recursive else []
-        found.extend(Path(folder, f) for f in files if not f.startswith(".") and is_image_file(f))
+        kept = []
+        for name in sorted(d for d in subfolders if not d.startswith(".")) if recursive else []:
+            why = _outside(Path(folder, name), boundary)
+            if why:
+                refused.append(why)
+            else:
+                kept.append(name)
+        subfolders[:] = kept
+        for name in files:
+            if name.startswith(".") or not is_image_file(name):
+                continue
+            why = _outside(Path(folder, name), boundary)
+            if why:
+                refused.append(why)
+            else:
+                found.append(Path(folder, name))
+    if refused:
+        shown = ", ".join(sorted(refused)[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
+        logger.warning("%s: skipped %d link(s) leading outside the folder or nowhere: %s", root, len(refused), shown)
     if not found:
         where = "" if recursive else " (subfolders not searched)"
         raise DataError(f"folder {root} has no images{where} (looked for {', '.join(IMAGE_EXTENSIONS)})")
     return sorted(found)
+
+
+def _outside(path: Path, boundary: str) -> str | None:
+    """Why the symlink `path` may not be used (its target is outside `boundary` or missing); None if fine."""
+    if not path.is_symlink():
+        return None
+    target = os.path.realpath(path)
+    if not os.path.exists(target):
+        return f"{path} -> {os.readlink(path)} (missing)"
+    if target != boundary and not target.startswith(boundary.rstrip(os.sep) + os.sep):
+        return f"{path} -> {target}"
+    return None
+
+
+def safe_output_path(
+    input_root: str | os.PathLike, path: str | os.PathLike, output_root: str | os.PathLike, suffix: str
+) -> Path:
+    """Where the result for input `path` goes: its place relative to `input_root`, under `output_root`,
+    with `suffix` (".png" or "png").
+
+    Raises DataError when `path` is not inside `input_root`, or when the target would land outside
+    `output_root` ("..", an absolute part, or a symlinked folder or file inside `output_root` that
+    leads elsewhere): a conversion must never write anywhere but its output folder.
+    """
+    input_root, path, output_root = Path(input_root), Path(path), Path(output_root)
+    suffix = suffix if suffix.startswith(".") else f".{suffix}"
+    try:
+        relative = path.relative_to(input_root)
+    except ValueError:
+        raise DataError(f"{path} is not inside the input folder {input_root}") from None
+    if relative.is_absolute() or ".." in relative.parts or not relative.name:
+        raise DataError(f"{path}: its name would place the result outside {output_root}")
+    try:
+        target = (output_root / relative).with_suffix(suffix)
+    except ValueError:
+        raise DataError(f"{path}: cannot give its result the suffix {suffix!r}") from None
+    real_root = os.path.realpath(output_root)
+    real_target = os.path.realpath(target)  # follows links already inside the output folder
+    if not real_target.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise DataError(f"{path}: its result {target} would be written outside {output_root} (via a link?)")
+    return target

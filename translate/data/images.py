@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,7 +103,12 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
 
 def _open(name: str) -> Image.Image:
     """Open with our decoders only and check the declared size before anything is decoded."""
-    if os.path.isfile(name) and os.path.getsize(name) == 0:
+    status = os.stat(name)  # FileNotFoundError and PermissionError become the caller's one-line reasons
+    if stat.S_ISDIR(status.st_mode):
+        raise DataError(f"{name}: not a readable image (a folder, not a file)")
+    if not stat.S_ISREG(status.st_mode):  # reading a pipe named x.png would wait forever
+        raise DataError(f"{name}: not a readable image (not a regular file: a device, pipe or socket)")
+    if status.st_size == 0:
         raise DataError(f"{name}: not a readable image (empty file, 0 bytes)")
     limit = max_pixels()
     if Image.MAX_IMAGE_PIXELS is not None and limit > 2 * Image.MAX_IMAGE_PIXELS:

@@ -4,13 +4,15 @@ The public pix2pix data sets ship side by side; most people's own data is two fo
 its checks are PairedDataset's own (same rules, same messages), so a folder that `combine` accepts
 is one that training accepts. Results are PNG (lossless, so `split` gives `combine`'s inputs back
 pixel for pixel), each written atomically; inputs are never written to, and existing results are
-kept unless asked to overwrite (an interrupted run just continues).
+kept unless asked to overwrite (an interrupted run just continues). A file that cannot be read is
+left out (unreadable headers are reported when the pairs are listed, damage found while decoding
+in the summary), unless most are: then the pairing's own error stops everything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +27,15 @@ class PairsReport:
     output: Path
     written: int = 0
     skipped: int = 0
+    failed: list[str] = field(default_factory=list)  # one-line reasons of the inputs that could not be decoded
 
     def summary(self, what: str) -> str:
         text = f"Wrote {self.written} {what} into {self.output}"
         if self.skipped:
             text += f"; skipped {self.skipped} already there (--overwrite to redo)"
+        if self.failed:
+            more = f" and {len(self.failed) - 3} more" if len(self.failed) > 3 else ""
+            text += f"; {len(self.failed)} unreadable: {', '.join(self.failed[:3])}{more}"
         return text
 
 
@@ -76,7 +82,10 @@ def _split(target_a: Path, target_b: Path, path: Path) -> None:
 
 
 def _run(out: Path, jobs: list[tuple[Path, ...]], write: Callable[..., None], overwrite: bool) -> PairsReport:
-    """Call write(*job) for each job whose first path (its marker of completion) is missing."""
+    """Call write(*job) for each job whose first path (its marker of completion) is missing.
+
+    A job whose input cannot be decoded is recorded in the report's `failed` and the rest go on.
+    """
     from rich.progress import track
 
     report = PairsReport(out)
@@ -84,7 +93,11 @@ def _run(out: Path, jobs: list[tuple[Path, ...]], write: Callable[..., None], ov
         if job[0].exists() and not overwrite:
             report.skipped += 1
             continue
-        write(*job)
+        try:
+            write(*job)
+        except DataError as exc:
+            report.failed.append(str(exc))
+            continue
         report.written += 1
     return report
 

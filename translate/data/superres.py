@@ -23,8 +23,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from translate.data.datasets import Paths, _as_paths, _by_key, _n, _pixels, _SeededDataset, _some, _wxh
-from translate.data.images import image_size, image_to_tensor
+from translate.data.datasets import (
+    Paths,
+    _as_paths,
+    _by_key,
+    _n,
+    _pixels,
+    _SeededDataset,
+    _some,
+    _wxh,
+    is_main_process,
+    scan_headers,
+    scan_pair_headers,
+)
+from translate.data.images import image_to_tensor
 from translate.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -111,8 +123,8 @@ class SuperResDataset(_SeededDataset):
     def from_hr(cls, paths: Paths, scale: int, hr_size: int, **options: Any) -> SuperResDataset:
         """HR images only; LR inputs are their bicubic downscales. Images smaller than the crop are skipped."""
         check_crop(scale, hr_size)
-        files = _as_paths(paths, "HR")
-        sizes = _sizes(files)
+        sizes = scan_headers(_as_paths(paths, "HR"), "HR images")  # unreadable files are left out
+        files = list(sizes)
         kept = [p for p in files if min(sizes[p]) >= hr_size]
         _skip_small([f"{p} ({_wxh(sizes[p])})" for p in files if p not in kept], len(files), hr_size, hr_size)
         return cls([(None, p) for p in kept], scale, hr_size, **options)
@@ -135,8 +147,9 @@ class SuperResDataset(_SeededDataset):
                 problems.append(f"{_n(alone, 'file')} in {root} without a partner in {other}: {_some(alone)}")
         if problems:
             raise DataError("; ".join(problems))
-        pairs = [(by_key_lr[k], by_key_hr[k]) for k in sorted(by_key_lr)]
-        sizes = _sizes([p for pair in pairs for p in pair])
+        scanned = scan_pair_headers([(by_key_lr[k], by_key_hr[k]) for k in sorted(by_key_lr)], "LR|HR pairs")
+        pairs = list(scanned)
+        sizes = {path: size for pair, both in scanned.items() for path, size in zip(pair, both, strict=True)}
         wrong = [
             f"{hr} ({_wxh(sizes[hr])}) vs {lr} ({_wxh(sizes[lr])})"
             for lr, hr in pairs
@@ -153,7 +166,7 @@ class SuperResDataset(_SeededDataset):
     def __len__(self) -> int:
         return len(self.items) * self.crops_per_image
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def _item(self, index: int) -> dict[str, Any]:
         rng = self._seed_item(index)
         lr_path, hr_path = self.items[index % len(self.items)]
         hr = self._decoded(hr_path)
@@ -209,19 +222,6 @@ def check_crop(scale: int, hr_size: int) -> None:
         raise ConfigError(f"--hr-size {hr_size} must be a positive multiple of --scale {scale} (try --hr-size {hint})")
 
 
-def _sizes(paths: Sequence[Path]) -> dict[Path, tuple[int, int]]:
-    """(width, height) of every file from its header; all unreadable files reported at once."""
-    sizes, bad = {}, []
-    for path in paths:
-        try:
-            sizes[path] = image_size(path)
-        except DataError as exc:
-            bad.append(str(exc))
-    if bad:
-        raise DataError(f"{_n(bad, 'unreadable image')}: {_some(bad)}")
-    return sizes
-
-
 def _skip_small(small: list[str], total: int, side: int, hr_size: int) -> None:
     """One warning for all images too small to crop; an error only if nothing is left."""
     if not small:
@@ -230,7 +230,8 @@ def _skip_small(small: list[str], total: int, side: int, hr_size: int) -> None:
         raise DataError(
             f"all {_n(small, 'image')} are smaller than the {side}x{side} crop (--hr-size {hr_size}): {_some(small)}"
         )
-    logger.warning("skipping %s smaller than the %dx%d crop: %s", _n(small, "image"), side, side, _some(small))
+    if is_main_process():
+        logger.warning("skipping %s smaller than the %dx%d crop: %s", _n(small, "image"), side, side, _some(small))
 
 
 def _crop_origin(pixels: np.ndarray, size: int, rng: np.random.Generator) -> tuple[int, int]:
