@@ -160,8 +160,9 @@ def test_names_that_would_share_a_result_keep_their_extension(tmp_path, model):
     Image.fromarray(one).save(inputs / "a.png")
     Image.fromarray(two).save(inputs / "a.jpg")
     Image.fromarray(two).save(inputs / "b.jpg")
-    jobs, skipped = plan(inputs, tmp_path / "out", ".png", overwrite=False)
-    assert sorted(j.target.name for j in jobs) == ["a.jpg.png", "a.png.png", "b.png"] and skipped == 0
+    planned = plan(inputs, tmp_path / "out", ".png", overwrite=False)
+    assert sorted(j.target.name for j in planned.jobs) == ["a.jpg.png", "a.png.png", "b.png"]
+    assert planned.skipped == 0 and planned.refused == []
 
 
 def test_planning_helpers():

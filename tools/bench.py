@@ -35,27 +35,40 @@ from pathlib import Path
 SETTINGS = ("fp32", "channels-last", "bf16", "bf16+channels-last", "compile")
 
 
-def conv_peak(dtype_name: str, channels_last: bool, device: str, repeats: int = 10) -> float:
-    """FLOP/s of the reference convolution: 256 -> 256 channels, 3x3, 64x64 map, batch 4."""
+def conv_peak(dtype_name: str, channels_last: bool, device: str, budget: float = 2.0, batch: int = 4) -> float:
+    """FLOP/s of the reference convolution: 256 -> 256 channels, 3x3, 64x64 map, batch 4.
+
+    Timed until `budget` seconds are spent (at least one call after a warm-up call). A precision
+    the machine only emulates (bf16 without bf16 units: a hundred times slower) is probed with
+    `budget` 0 and batch 1: one call, no warm-up, seconds instead of minutes.
+    """
     import torch
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
     conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(device, dtype)
-    x = torch.randn(4, 256, 64, 64, device=device, dtype=dtype)
+    x = torch.randn(batch, 256, 64, 64, device=device, dtype=dtype)
     if channels_last:
         conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-    flops = 2 * 4 * 256 * 64 * 64 * 256 * 9
-    times = []
+    flops = 2 * batch * 256 * 64 * 64 * 256 * 9
+    times: list[float] = []
     with torch.inference_mode():
-        for _ in range(3):
+        if budget > 0:
             conv(x)
-        for _ in range(repeats):
+        while not times or (sum(times) < budget and len(times) < 20):
             _sync(device)
             start = time.perf_counter()
             conv(x)
             _sync(device)
             times.append(time.perf_counter() - start)
     return flops / statistics.median(times)
+
+
+def has_bf16_units(device: str) -> bool:
+    """GPUs of this decade have them; on a CPU, AMX or AVX-512 bf16 (lscpu's flags)."""
+    if device.startswith("cuda"):
+        return True
+    flags = subprocess.run(["lscpu"], capture_output=True, text=True).stdout if sys.platform == "linux" else ""
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def _sync(device: str) -> None:
@@ -204,6 +217,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument("--force-bf16", action="store_true", help="time bf16 settings on a CPU without bf16 units")
     args = parser.parse_args()
     import torch
 
@@ -212,11 +226,18 @@ def main() -> None:
     settings = args.settings.split(",")
     if "fp32" not in settings:
         settings.insert(0, "fp32")  # the baseline every ratio refers to
+    bf16_units = has_bf16_units(args.device)
+    if not bf16_units and not args.force_bf16:
+        skipped = [s for s in settings if "bf16" in s]
+        settings = [s for s in settings if "bf16" not in s]
+        if skipped:
+            print(f"Skipping {', '.join(skipped)}: this CPU has no bf16 units (see the peak below; --force-bf16)")
     peaks = {
-        ("fp32", False): conv_peak("fp32", False, args.device),
-        ("fp32", True): conv_peak("fp32", True, args.device),
-        ("bf16", False): conv_peak("bf16", False, args.device),
-        ("bf16", True): conv_peak("bf16", True, args.device),
+        (precision, cl): conv_peak(precision, cl, args.device)
+        if precision == "fp32" or bf16_units
+        else conv_peak(precision, cl, args.device, budget=0, batch=1)
+        for precision in ("fp32", "bf16")
+        for cl in (False, True)
     }
     print(f"Device: {machine(args.device)}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("Conv peak (256ch 3x3, 64x64, batch 4), GFLOP/s: " + ", ".join(

@@ -117,28 +117,39 @@ class ConvertReport:
 # -- planning ---------------------------------------------------------------------------------------
 
 
-def plan(input_dir: Path, output_dir: Path, suffix: str, overwrite: bool) -> tuple[list[Job], int]:
-    """The jobs still to do, and how many are skipped because their result exists.
+def plan(input_dir: Path, output_dir: Path, suffix: str, overwrite: bool) -> Plan:
+    """The jobs still to do, how many are skipped because their result exists, and inputs refused.
 
-    Results mirror the input's layout. Two inputs that would share a result (`a.jpg`, `a.png` ->
-    `a.png`) keep their own extension in the name instead (`a.jpg.png`, `a.png.png`).
+    Results mirror the input's layout and never land outside `output_dir` (`safe_output_path`).
+    Two inputs that would share a result (`a.jpg`, `a.png` -> `a.png`) keep their own extension
+    in the name instead (`a.jpg.png`, `a.png.png`).
     """
-    from translate.data.folders import find_images
+    from translate.data.folders import find_images, safe_output_path
 
     sources = find_images(input_dir)
-    relative = [p.relative_to(input_dir) for p in sources]
-    claims: dict[Path, int] = {}
-    for rel in relative:
-        claims[rel.with_suffix(suffix)] = claims.get(rel.with_suffix(suffix), 0) + 1
-    jobs, skipped = [], 0
-    for source, rel in zip(sources, relative, strict=True):
-        name = rel.with_suffix(suffix) if claims[rel.with_suffix(suffix)] == 1 else rel.with_name(rel.name + suffix)
-        target = output_dir / name
+    shared: dict[Path, int] = {}
+    for source in sources:
+        shared[source.with_suffix(suffix)] = shared.get(source.with_suffix(suffix), 0) + 1
+    result = Plan()
+    for source in sources:
+        named = source if shared[source.with_suffix(suffix)] == 1 else source.with_name(source.name + suffix)
+        try:
+            target = safe_output_path(input_dir, named, output_dir, suffix)
+        except DataError as exc:
+            result.refused.append((str(source), _reason(exc, named)))
+            continue
         if target.exists() and not overwrite:
-            skipped += 1
+            result.skipped += 1
         else:
-            jobs.append(Job(source, target))
-    return jobs, skipped
+            result.jobs.append(Job(source, target))
+    return result
+
+
+@dataclass
+class Plan:
+    jobs: list[Job] = field(default_factory=list)
+    skipped: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
 def working_size(size: tuple[int, int], shorter: int | None) -> tuple[int, int]:
@@ -281,18 +292,19 @@ def convert(translator: Translator, input_dir: Path, output_dir: Path, options: 
     if state.num_processes > 1:
         translator.net.to(state.device)
         translator.device = state.device
-    jobs, skipped = _plan_once(state, input_dir, Path(output_dir), options)
-    with state.split_between_processes(jobs) as mine:
+    planned = _plan_once(state, input_dir, Path(output_dir), options)
+    with state.split_between_processes(planned.jobs) as mine:
         report = _convert_share(translator, mine, options, state.is_main_process)
-    report.output, report.skipped = Path(output_dir), skipped
+    report.output, report.skipped = Path(output_dir), planned.skipped
     report = _merge(state, report)
+    report.failures = planned.refused + report.failures
     report.seconds = time.monotonic() - started
     if state.is_main_process:
         _record_failures(report)
     return report
 
 
-def _plan_once(state: Any, input_dir: Path, output_dir: Path, options: ConvertOptions) -> tuple[list[Job], int]:
+def _plan_once(state: Any, input_dir: Path, output_dir: Path, options: ConvertOptions) -> Plan:
     """The main process plans and tells the others, so every process splits the same list."""
     if state.num_processes == 1:
         return plan(input_dir, output_dir, options.suffix, options.overwrite)
