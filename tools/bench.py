@@ -78,17 +78,22 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def method_config(method: str, size: int, batch_size: int, work: Path, precision: str):
-    """The method's settings as `translate train` would build them, with tiny-data fields filled in."""
+def method_config(method: str, args: argparse.Namespace, work: Path, precision: str):
+    """The method's settings as `translate train` would build them (paper networks), with tiny-data fields filled in.
+
+    Each method runs at its own size: `--size` for CycleGAN, `--pix2pix-size` (a U-Net-256 takes
+    multiples of 256), `--discogan-size` (64 or 128) and `--sr-size` (the HR crop, x4).
+    """
     from translate.config import METHOD_CONFIGS, from_dict
 
-    values: dict = {"out": str(work / "run"), "batch_size": batch_size, "mixed_precision": precision}
+    values: dict = {"out": str(work / "run"), "batch_size": args.batch_size, "mixed_precision": precision}
     if method in ("cyclegan", "pix2pix"):
+        size = args.size if method == "cyclegan" else args.pix2pix_size
         values |= {"size": size, "load_size": size, "a": str(work), "b": str(work)}
     elif method == "discogan":
-        values |= {"image_size": size, "a": str(work), "b": str(work)}
-    else:  # srresnet / srgan: `size` is the HR crop; x4
-        values |= {"hr": str(work), "hr_size": size, "scale": 4}
+        values |= {"image_size": args.discogan_size, "a": str(work), "b": str(work)}
+    else:
+        values |= {"hr": str(work), "hr_size": args.sr_size, "scale": 4}
         if method == "srgan":
             values |= {"vgg_weights": str(random_vgg(work))}
     return from_dict(METHOD_CONFIGS[method], values)
@@ -128,7 +133,7 @@ def run_setting(method: str, setting: str, args: argparse.Namespace, queue: mp.Q
 
     precision = "bf16" if "bf16" in setting else "no"
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    config = method_config(method, args.size, args.batch_size, work, precision)
+    config = method_config(method, args, work, precision)
     accelerator = Accelerator(mixed_precision=precision, cpu=args.device == "cpu")
     torch.manual_seed(0)
     m = method_class(method)(config, accelerator)
@@ -211,7 +216,10 @@ def main() -> None:
         "--methods", default="cyclegan", help="comma-separated: cyclegan,pix2pix,discogan,srresnet,srgan"
     )
     parser.add_argument("--settings", default="fp32,channels-last,bf16,bf16+channels-last")
-    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--size", type=int, default=128, help="CycleGAN's crop")
+    parser.add_argument("--pix2pix-size", type=int, default=256)
+    parser.add_argument("--discogan-size", type=int, default=64)
+    parser.add_argument("--sr-size", type=int, default=96, help="SR's HR crop (LR is a quarter)")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
     parser.add_argument("--warmup", type=int, default=2)
