@@ -113,22 +113,7 @@ def convert(
     Exit code 0: all converted; 1: some files could not be read (listed in OUTPUT/failures.json);
     2: a usage error. Several GPUs or machines: `accelerate launch -m translate convert ...`.
     """
-    _convert(
-        model,
-        input,
-        output,
-        direction=direction.value if direction else None,
-        require_upscaler=False,
-        size=size,
-        keep_size=keep_size,
-        batch_size=batch_size,
-        workers=workers,
-        precision=precision,
-        suffix=f".{format}",
-        quality=quality,
-        overwrite=overwrite,
-        device=device,
-    )
+    _convert(dict(locals()), require_upscaler=False)
 
 
 @app.command()
@@ -155,29 +140,19 @@ def upscale(
 
     Exit codes as for `translate convert`.
     """
-    _convert(
-        model,
-        input,
-        output,
-        require_upscaler=True,
-        tile=tile,
-        tile_overlap=tile_overlap,
-        batch_size=batch_size,
-        workers=workers,
-        precision=precision,
-        suffix=f".{format}",
-        quality=quality,
-        overwrite=overwrite,
-        device=device,
-    )
+    _convert(dict(locals()), require_upscaler=True)
 
 
-def _convert(model: Path, input: Path, output: Path, **settings: Any) -> None:
-    """Run the pipeline and report; exit 1 when files failed (the summary lists them)."""
+def _convert(options: dict[str, Any], require_upscaler: bool) -> None:
+    """Run the pipeline with a command's options (by name) and report; exit 1 when files failed."""
     with user_errors():
         from translate.inference.converter import convert_folder
 
-        report = convert_folder(model, input, output, **settings)
+        paths = [options.pop(name) for name in ("model", "input", "output")]
+        if options.get("direction") is not None:
+            options["direction"] = options["direction"].value
+        options["suffix"] = f".{options.pop('format')}"
+        report = convert_folder(*paths, require_upscaler=require_upscaler, **options)
     from translate.inference.pipeline import process_state
 
     if process_state().is_main_process:
