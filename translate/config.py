@@ -14,7 +14,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from translate.errors import ConfigError
 from translate.nets.sizes import DISCOGAN_IMAGE_SIZES
@@ -92,6 +92,8 @@ class TrainConfig:
     init_gain: float = option(0.02, "Scale of the normal, xavier and orthogonal inits (the reference code's 0.02).")
 
     default_epochs = 200  # the papers' 100 + 100 decay epochs, when neither --steps nor --epochs is given
+    # What runs saved before an option existed had, where that differs from today's default.
+    legacy_settings: ClassVar[dict[str, Any]] = {}
 
     @property
     def method(self) -> str:
@@ -128,6 +130,7 @@ class TrainConfig:
 
     def check_resume(self, saved: dict[str, Any], where: Path) -> None:
         """A resumed run must build the networks its checkpoint holds: refuse changed architecture options."""
+        saved = self.legacy_settings | saved
         for name in ARCHITECTURE_OPTIONS:
             if name in saved and hasattr(self, name) and saved[name] != getattr(self, name):
                 flag = "--" + name.replace("_", "-")
@@ -223,9 +226,10 @@ class Pix2PixConfig(ImageTranslationConfig):
     lambda_l1: float = option(100.0, "Weight of the L1 loss between output and target.")
     dropout: bool = option(True, "Dropout in the generator: pix2pix's only source of noise.")
     eval_mode: bool = option(
-        False,
-        "Convert with the generator in eval mode (dropout off, batch norm on running statistics). Off by "
-        "default, as in the paper: the reference test.py without --eval keeps the whole net in train mode.",
+        True,
+        "Convert with the generator in eval mode (dropout off, batch norm on running statistics): measured "
+        "closest to the answer after training with batch size 1 and 4 (docs/DEFAULTS.md). --no-eval-mode runs it "
+        "as the paper's test.py without --eval (whole net in train mode: dropout on, each image's own statistics).",
     )
     generator: str = redefault(ImageTranslationConfig, "generator", "unet256")
     norm: str = redefault(ImageTranslationConfig, "norm", "batch")
@@ -329,6 +333,7 @@ class SRConfig(TrainConfig):
     decay_from: float = option(
         0.5, "Fraction of training after which the learning rate drops to a tenth (paper: 1e-4, then 1e-5)."
     )
+    legacy_settings = {"sr_skip": "none"}  # noqa: RUF012 - runs from before --sr-skip had the paper's network
 
     def validate(self) -> None:
         super().validate()
@@ -344,6 +349,14 @@ class SRConfig(TrainConfig):
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if self.blocks < 0:
             raise ConfigError("--blocks cannot be negative")
+        run = Path(self.init).expanduser() / "config.yaml" if self.init is not None and not self.resume else None
+        if run is not None and run.is_file():  # checkpoint weights are copied by name: the skip must match
+            skip = (self.legacy_settings | read_settings(run)).get("sr_skip")
+            if skip != self.sr_skip:
+                raise ConfigError(
+                    f"--init {self.init} was trained with --sr-skip {skip}: its weights mean something else with "
+                    f"--sr-skip {self.sr_skip}; add --sr-skip {skip}"
+                )
 
 
 @dataclass(kw_only=True)
@@ -382,7 +395,7 @@ class SRGANConfig(SRConfig):
             raise ConfigError("--lambda-adv cannot be negative")
         if self.ndf < 1:
             raise ConfigError("--ndf must be at least 1")
-        if self.batch_size == 1 and self.hr_size <= 16:  # batch norm needs two values per channel
+        if self.d_norm == "batch" and self.batch_size == 1 and self.hr_size <= 16:  # batch norm: two values a channel
             raise ConfigError(
                 f"--hr-size {self.hr_size} with --batch-size 1 leaves the discriminator one value per channel "
                 "to normalise: use an --hr-size above 16, or --batch-size 2 or more"
@@ -481,7 +494,7 @@ def saved_run_settings(cls: type[TrainConfig], out: Path) -> dict[str, Any]:
         raise ConfigError(
             f"--resume: {out} is a {method} run, not {ours}: continue it with `translate train {method} --resume`"
         )
-    return saved
+    return cls.legacy_settings | saved
 
 
 def read_settings(path: Path) -> dict[str, Any]:
