@@ -103,7 +103,9 @@ class RunLock:
             return f"took over the stale lock of {_describe(previous)}, which ended without releasing it"
         return None
 
-    def release(self) -> None:
+    def release(self, tidy: bool = False) -> None:
+        """Let go; with `tidy`, a run folder holding nothing but the lock is removed (a run that
+        stopped before it wrote anything leaves no folder behind)."""
         if self._lock is None:
             return
         holder = self.holder()
@@ -111,3 +113,9 @@ class RunLock:
             self.holder_file.unlink(missing_ok=True)
         self._lock.release()
         self._lock = None
+        if tidy and self.root.is_dir() and {p.name for p in self.root.iterdir()} <= set(LOCK_FILES):
+            (self.root / LOCK_FILE).unlink(missing_ok=True)
+            try:
+                self.root.rmdir()
+            except OSError:
+                pass  # something appeared meanwhile: leave it

@@ -297,7 +297,7 @@ class Trainer:
         try:
             self._build(method_cls)
         except BaseException:
-            self.lock.release()
+            self.lock.release(tidy=self.accelerator.is_main_process)
             raise
 
     def _build(self, method_cls: type[Method]) -> None:
