@@ -106,7 +106,7 @@ def main() -> None:
             rates = bench(name, spec, inputs, work, args)
             rows.append((name, count, rates))
         print(f"\n{torch.get_num_threads()} threads, {args.size}x{args.size} JPEG in, PNG out, batch {args.batch_size}")
-        print("| generator | images | bare net img/s | serial img/s | pipeline img/s | pipeline/serial | pipeline/bare |")
+        print("| generator | images | bare net | serial | pipeline (img/s) | pipeline/serial | pipeline/bare |")
         print("|---|---|---|---|---|---|---|")
         for name, count, r in rows:
             print(

@@ -10,6 +10,7 @@ record of a holder that is gone knows it takes over a stale lock and says so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -115,7 +116,5 @@ class RunLock:
         self._lock = None
         if tidy and self.root.is_dir() and {p.name for p in self.root.iterdir()} <= set(LOCK_FILES):
             (self.root / LOCK_FILE).unlink(missing_ok=True)
-            try:
+            with contextlib.suppress(OSError):  # something appeared meanwhile: leave it
                 self.root.rmdir()
-            except OSError:
-                pass  # something appeared meanwhile: leave it

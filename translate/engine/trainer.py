@@ -44,6 +44,7 @@ from translate.engine.checkpoint import (
     save_checkpoint,
 )
 from translate.engine.finetune import init_networks
+from translate.engine.hardware import bf16_cpu_warning
 from translate.engine.progress import TrainingProgress
 from translate.engine.runlock import LOCK_FILES, RunLock
 from translate.errors import ConfigError, DivergedError, RunStopped, WriteError
@@ -303,7 +304,13 @@ class Trainer:
     def _build(self, method_cls: type[Method]) -> None:
         config = self.config
         set_seed(config.seed)
+        if config.mixed_precision == "bf16" and self.accelerator.device.type == "cpu" and bf16_cpu_warning():
+            self._warn(f"--mixed-precision bf16: {bf16_cpu_warning()}")
         self.method = method_cls(config, self.accelerator)
+        if getattr(config, "gradient_checkpointing", False):
+            for net in self.method.networks.values():
+                if hasattr(net, "gradient_checkpointing"):  # the generators that support it (ResNet)
+                    net.gradient_checkpointing = True
         if config.init is not None and not self.resuming:  # a resume takes every weight from its checkpoint
             loaded = init_networks(self.method, Path(config.init))
             self.accelerator.print(f"Initialised {', '.join(loaded)} from {config.init}")

@@ -13,6 +13,7 @@ model.convert_folder("horses/", "zebras/")     # the same pipeline as `translate
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,11 @@ class Translator:
             raise ConfigError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
         if precision == "fp16" and device.type == "cpu":
             raise ConfigError("--precision fp16 needs a GPU; on CPU use bf16 or fp32")
+        if precision == "bf16" and device.type == "cpu":
+            from translate.engine.hardware import bf16_cpu_warning
+
+            if bf16_cpu_warning():
+                warnings.warn(f"--precision bf16: {bf16_cpu_warning()}", stacklevel=2)
         self.spec, self.device, self.precision = spec, device, precision
         self.net = net.to(device).eval()
         if device.type == "cuda":  # cuDNN's fastest convolutions want NHWC; on CPU it changes the bits

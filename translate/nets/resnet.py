@@ -17,6 +17,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from translate.nets.norms import conv_bias, norm_layer
 
@@ -119,6 +120,32 @@ class ResnetGenerator(nn.Module):
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
+        self.gradient_checkpointing = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        if not (self.gradient_checkpointing and torch.is_grad_enabled()):
+            return self.model(x)
+        for segment in self.segments():
+            x = checkpoint(_run_layers, segment, x, use_reentrant=False)
+        return x
+
+    def segments(self) -> list[list[nn.Module]]:
+        """The stem with the downsamplings, each residual block, the upsamplings with the head.
+
+        With gradient checkpointing only each segment's input is kept for the backward pass and its
+        inside is recomputed: at 1024 px that is most of the memory. Every segment starts with a layer
+        that makes a new tensor, so in-place ReLUs never touch a kept input.
+        """
+        groups: list[list[nn.Module]] = [[]]
+        for layer in self.model:
+            if isinstance(layer, ResnetBlock):
+                groups += [[layer], []]
+            else:
+                groups[-1].append(layer)
+        return [group for group in groups if group]
+
+
+def _run_layers(layers: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    for layer in layers:
+        x = layer(x)
+    return x

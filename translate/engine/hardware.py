@@ -1,0 +1,42 @@
+"""What the machine can do fast, for choices a user would otherwise get wrong.
+
+bf16 on a CPU without bf16 units (no AMX, no AVX-512 BF16: most AMD and older Intel CPUs) is
+emulated and runs one to two orders of magnitude slower than fp32 (tools/bench.py measures it);
+a user asking for it there deserves a warning, not a run that never ends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_has_bf16_units() -> bool | None:
+    """True with AMX or AVX-512 BF16, False without, None when the flags cannot be read."""
+    flags = cpu_flags()
+    if not flags:
+        return None
+    return any(flag in flags for flag in BF16_FLAGS)
+
+
+def bf16_cpu_warning() -> str | None:
+    """One line for a user who asked for bf16 on a CPU that only emulates it; None when fine or unknown."""
+    if cpu_has_bf16_units() is False:
+        return (
+            "this CPU has no bf16 units (no AMX or AVX-512 BF16): bf16 is emulated here and much slower "
+            "than fp32 (see tools/bench.py); use fp32 (--mixed-precision no / --precision fp32) on this machine"
+        )
+    return None
