@@ -13,8 +13,8 @@ the eager fp32 baseline measured in the same run, so the ratios hold on a noisy 
     python tools/bench.py --methods cyclegan,pix2pix,discogan,srresnet --size 64 --steps 5
 
 Settings: fp32 (eager, NCHW: the baseline), channels-last, bf16 (autocast), bf16+channels-last,
-compile (torch.compile, fp32), checkpointing (activation checkpointing of generator blocks,
-when the engine has it).
+compile (torch.compile, fp32), checkpointing (`--gradient-checkpointing`: ResNet generators keep
+only each block's input for the backward pass).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SETTINGS = ("fp32", "channels-last", "bf16", "bf16+channels-last", "compile")
+SETTINGS = ("fp32", "channels-last", "bf16", "bf16+channels-last", "compile", "checkpointing")
 
 
 def conv_peak(dtype_name: str, channels_last: bool, device: str, budget: float = 2.0, batch: int = 4) -> float:
@@ -139,6 +139,8 @@ def run_setting(method: str, setting: str, args: argparse.Namespace, queue: mp.Q
     m = method_class(method)(config, accelerator)
     for name in m.network_names:
         net = getattr(m, name)
+        if setting == "checkpointing" and hasattr(net, "gradient_checkpointing"):
+            net.gradient_checkpointing = True
         if "channels-last" in setting:
             net = net.to(memory_format=torch.channels_last)
         net = accelerator.prepare(net)
