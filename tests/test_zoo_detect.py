@@ -332,3 +332,59 @@ def test_init_from_a_reference_file_picks_the_direction_and_checks_the_architect
     result = cli("train", "cyclegan", "--out", tmp_path / "r2", *options, "--init", g_b)
     assert result.exit_code == 0, result.output + result.stderr
     assert "Initialised b2a from" in result.output
+
+
+# -- model folders from elsewhere: config.json is checked before anything is built ---------------
+
+
+def _tiny_folder(tmp_path: Path) -> Path:
+    from translate.nets.builders import build_generator
+    from translate.zoo import save_model
+
+    generator = {"name": "resnet6", "in_channels": 3, "out_channels": 3, "ngf": 4, "norm": "instance", "dropout": False}
+    save_model(build_generator(**generator), {"method": "cyclegan", "generator": generator, "size": 32}, tmp_path / "m")
+    return tmp_path / "m"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s["generator"].update(ngf=10**9), "ngf = 1000000000 is outside 1..1024"),
+        (lambda s: s["generator"].update(ngf="64"), "should be a int"),
+        (lambda s: s["generator"].update(activation="gelu"), "takes no setting 'activation'"),
+        (lambda s: s["generator"].update(name="transformer"), "unknown generator 'transformer'"),
+        (lambda s: s.update(run_on_load="os.system('x')"), "unknown settings run_on_load"),
+        (lambda s: s.pop("generator"), 'no "generator" settings'),
+    ],
+)
+def test_config_json_with_unknown_keys_or_absurd_values_is_refused(tmp_path, change, message, monkeypatch):
+    import json
+
+    import translate.nets.builders as builders
+    from translate.errors import ConfigError
+    from translate.zoo import load_model
+
+    folder = _tiny_folder(tmp_path)
+    spec = json.loads((folder / "config.json").read_text())
+    change(spec)
+    (folder / "config.json").write_text(json.dumps(spec))
+    monkeypatch.setattr(builders, "build_generator", lambda **kw: pytest.fail("built before the check"))
+    with pytest.raises(ConfigError, match=message):
+        load_model(folder)
+
+
+def test_weights_that_do_not_fit_config_json_give_one_line(tmp_path):
+    import json
+
+    from translate.errors import ConfigError
+    from translate.zoo import load_model
+
+    folder = _tiny_folder(tmp_path)
+    spec = json.loads((folder / "config.json").read_text())
+    spec["generator"]["ngf"] = 8
+    (folder / "config.json").write_text(json.dumps(spec))
+    with pytest.raises(ConfigError, match="weights do not fit its config.json"):
+        load_model(folder)
+    (folder / "model.safetensors").write_bytes(b"\x00" * 20)
+    with pytest.raises(ConfigError, match="not a readable safetensors file"):
+        load_model(folder)

@@ -32,3 +32,74 @@ def save_model(net: nn.Module, spec: dict[str, Any], folder: Path) -> None:
     with atomic_dir(folder) as tmp:
         save_file(state, tmp / WEIGHTS)
         (tmp / CONFIG).write_text(json.dumps(spec | {"translate_version": __version__}, indent=2) + "\n")
+
+
+# -- reading a config.json that may come from anywhere ------------------------------------------
+
+# The generator keywords each architecture takes, with what a sane value is: a file asking for
+# ngf 10**9 is refused here, before a single tensor is allocated.
+_COMMON = {"name": str, "in_channels": int, "out_channels": int, "init_type": str, "init_gain": float}
+_GENERATOR_KEYS: dict[str, dict[str, type]] = {
+    "resnet": _COMMON | {"ngf": int, "norm": str, "dropout": bool, "antialias": bool, "antialias_up": bool},
+    "unet": _COMMON | {"ngf": int, "norm": str, "dropout": bool},
+    "discogan": _COMMON | {"width": int, "image_size": int, "extra_layers": int},
+    "srresnet": _COMMON | {"scale": int, "width": int, "n_blocks": int, "skip": str},
+}
+_BOUNDS = {
+    "in_channels": (1, 16),
+    "out_channels": (1, 16),
+    "ngf": (1, 1024),
+    "width": (1, 1024),
+    "n_blocks": (1, 256),
+    "extra_layers": (0, 16),
+    "scale": (2, 8),
+    "image_size": (32, 512),
+}
+# Top-level keys of config.json that this version writes or understands.
+KNOWN_KEYS = frozenset(
+    {"method", "generator", "size", "direction", "a", "b", "data", "eval_mode", "fixed_size", "scale", "hr_size"}
+    | {"translate_version", "pretrained", "source", "detected", "step", "metric", "metrics", "init_type", "init_gain"}
+    | {"purpose", "tags", "architecture", "size_multiple", "hr", "skip", "sr_skip"}
+)
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """The config.json of a model folder, checked: one clear line for anything malformed, unknown or absurd."""
+    from translate.errors import ConfigError
+
+    path = folder / CONFIG
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is not a readable config.json ({exc})") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("generator"), dict):
+        raise ConfigError(f'{path} has no "generator" settings: it is not a model folder\'s config.json')
+    unknown = sorted(set(spec) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(f"{path} has unknown settings {', '.join(unknown)} (written by another tool or version?)")
+    check_generator_args(spec["generator"], str(path))
+    return spec
+
+
+def check_generator_args(generator: dict[str, Any], where: str) -> None:
+    """Refuse unknown keywords, wrong types and absurd sizes in a generator's settings."""
+    from translate.errors import ConfigError
+
+    name = generator.get("name")
+    family = next((f for f in _GENERATOR_KEYS if isinstance(name, str) and name.startswith(f)), None)
+    if family is None:
+        raise ConfigError(
+            f"{where}: unknown generator {name!r} (this version builds resnet*, unet*, discogan, srresnet)"
+        )
+    allowed = _GENERATOR_KEYS[family]
+    for key, value in generator.items():
+        if key not in allowed:
+            raise ConfigError(f"{where}: generator {name} takes no setting {key!r}")
+        kind = allowed[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"{where}: generator setting {key} = {value!r} should be a {kind.__name__}")
+        low, high = _BOUNDS.get(key, (None, None))
+        if low is not None and not low <= value <= high:
+            raise ConfigError(f"{where}: generator setting {key} = {value} is outside {low}..{high}")

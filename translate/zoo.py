@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import torch
 from torch import nn
 
 from translate.errors import ConfigError
-from translate.model_folder import CONFIG, WEIGHTS, is_model_folder, save_model
+from translate.model_folder import CONFIG, WEIGHTS, is_model_folder, read_config, save_model
 from translate.nets.detect import SUFFIXES, NotAGenerator, clean_state_dict, detect_generator, read_state_dict
 from translate.pretrained import resolve
 
@@ -84,9 +83,17 @@ def _load_folder(folder: Path) -> tuple[nn.Module, dict[str, Any]]:
 
     from translate.nets.builders import build_generator
 
-    spec = json.loads((folder / CONFIG).read_text())
+    spec = read_config(folder)  # refused before anything is allocated if malformed, unknown or absurd
     net = build_generator(**spec["generator"])
-    net.load_state_dict(load_file(folder / WEIGHTS))
+    try:
+        state = load_file(folder / WEIGHTS)
+    except Exception as exc:  # safetensors' own errors: a truncated or foreign file
+        raise ConfigError(f"{folder / WEIGHTS} is not a readable safetensors file ({exc})") from None
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[1:2] or [str(exc)]
+        raise ConfigError(f"{folder}: its weights do not fit its config.json ({first[0].strip()})") from None
     return net, spec
 
 

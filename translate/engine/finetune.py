@@ -16,7 +16,6 @@ what separates a fine-tune from `--resume`.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ from torch import nn
 from translate.engine.checkpoint import latest_checkpoint, network_files
 from translate.errors import ConfigError
 from translate.methods.base import Method
-from translate.zoo import CONFIG, WEIGHTS, existing_or_pretrained
+from translate.model_folder import CONFIG, WEIGHTS, read_config
+from translate.zoo import existing_or_pretrained
 
 # The options that decide the shape of a network; named in the message when weights do not fit.
 ARCHITECTURE_OPTIONS = ("generator", "ngf", "ndf", "n_layers_d", "norm", "image_size", "scale", "width", "blocks")
@@ -63,7 +63,7 @@ def _from_checkpoint(method: Method, run: Path, checkpoint: Path) -> list[str]:
 def _from_exports(method: Method, source: Path) -> list[str]:
     exports = method.exports()
     if (source / CONFIG).is_file():  # one exported model: it must say which of ours it is
-        spec = json.loads((source / CONFIG).read_text())
+        spec = read_config(source)
         name = spec.get("direction") if len(exports) > 1 else next(iter(exports))
         folders = {name: source} if name in exports else {}
     else:
@@ -75,7 +75,7 @@ def _from_exports(method: Method, source: Path) -> list[str]:
     loaded = []
     for name, folder in folders.items():
         net, ours = exports[name]
-        theirs = json.loads((folder / CONFIG).read_text())["generator"]
+        theirs = read_config(folder)["generator"]
         if theirs != ours["generator"]:
             raise ConfigError(
                 f"--init {folder} does not fit this run: its generator is {_describe(theirs)}, "
