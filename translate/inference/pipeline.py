@@ -215,9 +215,13 @@ def _reason(exc: BaseException, path: Path) -> str:
 
 
 def _auto_workers(jobs: int, batch_size: int) -> int:
-    if jobs < 2 * batch_size:
-        return 0  # starting worker processes costs more than decoding a handful of images
-    return min(4, os.cpu_count() or 1)
+    """Decode processes: none for a handful of images (starting them costs more), none on a machine of
+    two cores or fewer (measured with tools/bench_convert.py: the model and the writer threads already
+    keep both busy, and worker processes only compete with them), else one per core up to 4."""
+    cores = os.cpu_count() or 1
+    if jobs < 2 * batch_size or cores <= 2:
+        return 0
+    return min(4, cores)
 
 
 # -- writing ----------------------------------------------------------------------------------------
