@@ -22,8 +22,13 @@ def test_cyclegan_learns_day_to_night_unpaired(tmp_path):
         a=str(a), b=str(b), out=tmp_path / "run", size=size, load_size=size, generator="resnet6",
         ngf=8, ndf=8, batch_size=4, steps=250, lr=2e-3, workers=0, sample_every=10**6, save_every=10**6,
     )  # fmt: skip
-    trainer = Trainer(config, CycleGAN)
-    trainer.fit()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny nets: one thread is as fast, and steady on a busy machine
+    try:
+        trainer = Trainer(config, CycleGAN)  # default --init-type: xavier (docs/DEFAULTS.md)
+        trainer.fit()
+    finally:
+        torch.set_num_threads(threads)
 
     g_ab = trainer.method.unwrap(trainer.method.g_ab).eval()
     held_out = make_domain_images(20, size, seed=3)

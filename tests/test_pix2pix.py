@@ -74,7 +74,7 @@ def make_side_by_side(root: Path, count: int = 6, size: int = 40) -> Path:
 
 def test_defaults_follow_the_paper_and_leave_cyclegan_alone():
     c = Pix2PixConfig(data="x")
-    assert (c.generator, c.norm, c.gan_loss, c.dropout, c.eval_mode) == ("unet256", "batch", "vanilla", True, False)
+    assert (c.generator, c.norm, c.gan_loss, c.dropout, c.eval_mode) == ("unet256", "batch", "vanilla", True, True)
     assert (c.lambda_l1, c.lr, c.beta1, c.size, c.load_size, c.direction) == (100.0, 2e-4, 0.5, 256, 286, "a2b")
     c.validate()
     cyclegan = CycleGANConfig(a="x", b="y")
@@ -144,7 +144,7 @@ def test_train_step_updates_both_networks_with_a_conditional_discriminator(gan_l
     rows, labels = method.sample_grid(batch)
     assert labels == ["input", "output", "target"] and len(rows) == 2 and rows[0][1].shape == (3, 32, 32)
     [(name, (net, spec))] = method.exports().items()
-    assert name == "a2b" and spec["method"] == "pix2pix" and spec["eval_mode"] is False
+    assert name == "a2b" and spec["method"] == "pix2pix" and spec["eval_mode"] is True  # docs/DEFAULTS.md
     assert spec["generator"]["dropout"] is True and spec["size"] == 32
 
 
@@ -220,7 +220,7 @@ def test_training_refuses_unpaired_folders_naming_the_file(tmp_path):
 
 def test_train_resume_export_convert(tmp_path):
     data, run = make_side_by_side(tmp_path / "sbs"), tmp_path / "run"
-    train = ["train", "pix2pix", "--data", data, "--out", run, *TINY, "--save-every", "2"]
+    train = ["train", "pix2pix", "--data", data, "--out", run, *TINY, "--save-every", "2", "--no-eval-mode"]
     result = invoke(*train, "--steps", "4")
     assert result.exit_code == 0, result.output
     result = invoke(*train, "--resume", "--steps", "6")

@@ -262,7 +262,7 @@ def test_train_srresnet_exports_an_upscaler(srresnet_run):
     spec = json.loads((srresnet_run / "models" / "sr" / "config.json").read_text())
     assert spec["method"] == "srresnet" and spec["scale"] == 2
     expected = {"name": "srresnet", "in_channels": 3, "out_channels": 3, "scale": 2, "width": 8, "n_blocks": 1}
-    assert spec["generator"] == expected
+    assert spec["generator"] == expected | {"skip": "bicubic"}  # the default --sr-skip (docs/DEFAULTS.md)
     assert (srresnet_run / "samples" / "step-00000002.png").is_file()
     assert len((srresnet_run / "log.jsonl").read_text().splitlines()) == 3
 

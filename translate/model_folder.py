@@ -42,7 +42,7 @@ _COMMON = {"name": str, "in_channels": int, "out_channels": int, "init_type": st
 _GENERATOR_KEYS: dict[str, dict[str, type]] = {
     "resnet": _COMMON | {"ngf": int, "norm": str, "dropout": bool, "antialias": bool, "antialias_up": bool},
     "unet": _COMMON | {"ngf": int, "norm": str, "dropout": bool},
-    "discogan": _COMMON | {"width": int, "image_size": int, "extra_layers": int},
+    "discogan": _COMMON | {"width": int, "image_size": int, "extra_layers": bool},
     "srresnet": _COMMON | {"scale": int, "width": int, "n_blocks": int, "skip": str},
 }
 _BOUNDS = {
@@ -51,7 +51,6 @@ _BOUNDS = {
     "ngf": (1, 1024),
     "width": (1, 1024),
     "n_blocks": (1, 256),
-    "extra_layers": (0, 16),
     "scale": (2, 8),
     "image_size": (32, 512),
 }

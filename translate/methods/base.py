@@ -41,6 +41,19 @@ def generator_spec(config: ImageTranslationConfig, dropout: bool = False) -> dic
     }
 
 
+def init_options(config: TrainConfig) -> dict[str, Any]:
+    """`build_generator` / `build_discriminator` keywords for the run's --init-type and --init-gain."""
+    return {"init_type": config.init_type, "init_gain": config.init_gain}
+
+
+def patch_discriminator(config: ImageTranslationConfig, in_channels: int) -> nn.Module:
+    """The run's PatchGAN: --d-norm if given (spectral...), else the --norm layers, as the papers."""
+    from translate.nets.builders import build_discriminator
+
+    norm = config.d_norm or config.norm
+    return build_discriminator(in_channels, config.ndf, config.n_layers_d, norm, **init_options(config))
+
+
 def full_discriminator_loss(gan_loss: GANLoss, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """D's loss on real and fake inputs (fake is detached here), plus WGAN-GP's penalty when the
     loss needs it: one place, so no method can forget the penalty."""

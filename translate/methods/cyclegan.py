@@ -24,11 +24,13 @@ from translate.methods.base import (
     SampleGrid,
     full_discriminator_loss,
     generator_spec,
+    init_options,
+    patch_discriminator,
     set_requires_grad,
 )
 from translate.methods.image_pool import ImagePool
 from translate.methods.unpaired import cycle_grid, direction_exports, unpaired_dataset
-from translate.nets.builders import build_discriminator, build_generator
+from translate.nets.builders import build_generator
 
 
 class CycleGAN(Method):
@@ -37,11 +39,11 @@ class CycleGAN(Method):
 
     def __init__(self, config: CycleGANConfig, accelerator) -> None:
         super().__init__(config, accelerator)
-        spec = generator_spec(config)
+        spec = generator_spec(config) | init_options(config)
         self.g_ab = build_generator(**spec)
         self.g_ba = build_generator(**spec)
-        self.d_a = build_discriminator(in_channels=3, ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm)
-        self.d_b = build_discriminator(in_channels=3, ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm)
+        self.d_a = patch_discriminator(config, in_channels=3)
+        self.d_b = patch_discriminator(config, in_channels=3)
         self.gan_loss = GANLoss(config.gan_loss)
         seed = config.seed + 1000 * accelerator.process_index
         self.pool_a = ImagePool(config.pool_size, seed=seed)

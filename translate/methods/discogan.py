@@ -33,9 +33,9 @@ from torch.utils.data import Dataset
 
 from translate.config import DiscoGANConfig
 from translate.losses import GANLoss
-from translate.methods.base import Losses, Method, SampleGrid, set_requires_grad
+from translate.methods.base import Losses, Method, SampleGrid, init_options, set_requires_grad
 from translate.methods.unpaired import cycle_grid, direction_exports, unpaired_dataset
-from translate.nets.builders import build_generator
+from translate.nets.builders import build_generator, initialize
 from translate.nets.discogan import DiscoDiscriminator
 
 
@@ -66,11 +66,11 @@ class DiscoGAN(Method):
 
     def __init__(self, config: DiscoGANConfig, accelerator) -> None:
         super().__init__(config, accelerator)
-        spec = generator_spec(config)
+        spec = generator_spec(config) | init_options(config)
         self.g_ab = build_generator(**spec)
         self.g_ba = build_generator(**spec)
-        self.d_a = DiscoDiscriminator(3, config.width, config.image_size)
-        self.d_b = DiscoDiscriminator(3, config.width, config.image_size)
+        self.d_a = initialize(DiscoDiscriminator(3, config.width, config.image_size), **init_options(config))
+        self.d_b = initialize(DiscoDiscriminator(3, config.width, config.image_size), **init_options(config))
         self.gan_loss = GANLoss("vanilla")
 
     def build_dataset(self) -> Dataset:

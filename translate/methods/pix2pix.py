@@ -6,9 +6,13 @@ frequencies and leaves the GAN to add the sharp detail. As in the reference code
 batch norm, dropout in the generator as its noise source, no image pool, and each step updates D
 first, then G against the updated D.
 
-Inference as published: the reference test.py without `--eval` keeps the whole generator in train
-mode (dropout on, batch norm on each image's own statistics). Exported models record `eval_mode`,
-and `translate convert` honours it; the sample grids of a run show what conversion will give.
+Inference: by default the generator converts in eval mode (dropout off, batch norm on its running
+statistics). The reference test.py without `--eval` keeps the whole net in train mode instead
+(dropout on, batch norm on each image's own statistics), which only matches training at batch size
+1 and was measured worse at batch size 1 as well as 4 (docs/DEFAULTS.md: 0.145 and 0.171 of the
+identity's L1 against 0.126 and 0.138 in eval mode); `--no-eval-mode` keeps it available. Exported
+models record `eval_mode`, and `translate convert` honours it; the sample grids of a run show what
+conversion will give.
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ from translate.methods.base import (
     SampleGrid,
     full_discriminator_loss,
     generator_spec,
+    init_options,
+    patch_discriminator,
     set_requires_grad,
 )
-from translate.nets.builders import build_discriminator, build_generator
+from translate.nets.builders import build_generator
 
 
 class Pix2Pix(Method):
@@ -41,9 +47,9 @@ class Pix2Pix(Method):
 
     def __init__(self, config: Pix2PixConfig, accelerator) -> None:
         super().__init__(config, accelerator)
-        self.g = build_generator(**generator_spec(config, dropout=config.dropout))
+        self.g = build_generator(**generator_spec(config, dropout=config.dropout), **init_options(config))
         # Conditional: D sees cat(input, output), so 3 + 3 channels.
-        self.d = build_discriminator(in_channels=6, ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm)
+        self.d = patch_discriminator(config, in_channels=6)
         self.gan_loss = GANLoss(config.gan_loss)
 
     def build_dataset(self) -> Dataset:

@@ -13,9 +13,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from translate.config import D_NORM_CHOICES, INIT_CHOICES, NORM_CHOICES
 from translate.errors import ConfigError
 
-NORMS = ("instance", "batch", "none")
+NORMS, D_NORMS, INIT_TYPES = NORM_CHOICES, D_NORM_CHOICES, INIT_CHOICES  # named in config.py (torch-free, for the CLI)
 LEGACY_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 NormFactory = Callable[[int], nn.Module]
@@ -46,14 +47,52 @@ def conv_bias(kind: str) -> bool:
 
 def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
     """DCGAN/pix2pix init: conv and linear weights ~ N(0, std), batch-norm scale ~ N(1, std), biases 0."""
+    return initialize(module, "normal", std)
+
+
+def initialize(module: nn.Module, init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
+    """Re-draw the weights of every conv, linear and batch-norm layer, as the reference `init_weights`.
+
+    With gain = `init_gain`: normal: N(0, gain); xavier: Xavier-normal with `gain`; kaiming:
+    He-normal (fan_in, ReLU; gain unused); orthogonal: orthogonal rows scaled by `gain`; biases 0 and
+    batch-norm scales N(1, gain) for all four. default: PyTorch's own init (each layer's
+    `reset_parameters`), which the official DiscoGAN code keeps. Call before `spectral_norm`: it draws
+    the plain weights. docs/DEFAULTS.md has which one each method uses, and why.
+    """
+    if init_type not in INIT_TYPES:
+        raise ConfigError(f"unknown init type {init_type!r}: choose one of {', '.join(INIT_TYPES)}")
+    draw: dict[str, Callable[[torch.Tensor], object]] = {
+        "normal": lambda w: nn.init.normal_(w, 0.0, init_gain),
+        "xavier": lambda w: nn.init.xavier_normal_(w, gain=init_gain),
+        "kaiming": lambda w: nn.init.kaiming_normal_(w, a=0, mode="fan_in"),
+        "orthogonal": lambda w: nn.init.orthogonal_(w, gain=init_gain),
+    }
     for m in module.modules():
-        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, std)
+        weighted = isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))
+        if not weighted and not (isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine):
+            continue
+        if init_type == "default":
+            m.reset_parameters()
+        elif weighted:
+            draw[init_type](m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
-            nn.init.normal_(m.weight, 1.0, std)
+        else:
+            nn.init.normal_(m.weight, 1.0, init_gain)
             nn.init.zeros_(m.bias)
+    return module
+
+
+def spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) of every conv and linear weight in `module`: each
+    weight is divided by its largest singular value, estimated by one power iteration per training
+    forward pass, which keeps the discriminator 1-Lipschitz per layer. Adds `parametrizations.weight`
+    keys to the state dict, so only layouts that ask for it change."""
+    from torch.nn.utils.parametrizations import spectral_norm as parametrize
+
+    for m in list(module.modules()):
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
+            parametrize(m)
     return module
 
 

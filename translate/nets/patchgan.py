@@ -1,6 +1,7 @@
 """PatchGAN discriminator of pix2pix/CycleGAN: a conv stack whose output is a map of real/fake
 logits, one per overlapping patch (70x70 receptive field for n_layers=3). No sigmoid: losses
-take logits.
+take logits. `bias` None follows the reference (convs before a norm layer carry a bias only with
+instance norm); spectral normalisation (`builders.build_discriminator`) asks for biases explicitly.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from translate.nets.norms import conv_bias, norm_layer
 class NLayerDiscriminator(nn.Module):
     """`n_layers` stride-2 4x4 convs (widths ndf*min(2**i, 8)), then two stride-1 convs to 1 channel."""
 
-    def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance") -> None:
+    def __init__(
+        self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance", bias: bool | None = None
+    ) -> None:
         super().__init__()
-        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        make_norm, bias = norm_layer(norm), conv_bias(norm) if bias is None else bias
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
             nn.LeakyReLU(0.2, True),
@@ -40,9 +43,9 @@ class NLayerDiscriminator(nn.Module):
 class PixelDiscriminator(nn.Module):
     """1x1 PatchGAN ("pixel" in the reference): judges each pixel's colour alone, no spatial context."""
 
-    def __init__(self, in_channels: int = 3, ndf: int = 64, norm: str = "instance") -> None:
+    def __init__(self, in_channels: int = 3, ndf: int = 64, norm: str = "instance", bias: bool | None = None) -> None:
         super().__init__()
-        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        make_norm, bias = norm_layer(norm), conv_bias(norm) if bias is None else bias
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, ndf, 1),
             nn.LeakyReLU(0.2, True),
