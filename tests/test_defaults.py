@@ -224,6 +224,7 @@ def test_sr_run_records_its_skip_and_init(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     spec = json.loads((tmp_path / "run" / "models" / "sr" / "config.json").read_text())
     assert spec["generator"]["skip"] == "bicubic" and spec["sr_skip"] == "bicubic"
+    assert spec["init_type"] == "orthogonal" and spec["init_gain"] == 0.02  # the measured default, recorded
     saved = (tmp_path / "run" / "config.yaml").read_text()
     assert "sr_skip: bicubic" in saved and "init_type: " in saved and "init_gain: 0.02" in saved
 
@@ -275,6 +276,7 @@ def test_pix2pix_records_its_choices_and_resumes_exactly_with_spectral_norm(tmp_
     assert "d_norm: spectral" in saved and "init_type: orthogonal" in saved and "init_gain: 0.05" in saved
     spec = json.loads((tmp_path / "split" / "models" / "a2b" / "config.json").read_text())
     assert spec["eval_mode"] is True  # the measured default (docs/DEFAULTS.md)
+    assert (spec["init_type"], spec["init_gain"]) == ("orthogonal", 0.05)
     for run in ("straight", "split"):  # D (Accelerate's second network file) carries its power-iteration vectors
         d = load_file(tmp_path / run / "checkpoints" / "step-00000004" / "model_1.safetensors")
         assert any(k.endswith("parametrizations.weight.original") for k in d) and any(k.endswith("_u") for k in d)

@@ -103,6 +103,7 @@ class CycleGAN(Method):
     def exports(self) -> dict[str, tuple[torch.nn.Module, dict[str, Any]]]:
         c = self.config
         base = {"method": "cyclegan", "generator": generator_spec(c), "size": c.size, "a": c.a, "b": c.b}
+        base |= init_options(c)  # how the weights started: a record, not needed to load them
         return direction_exports(self.unwrap(self.g_ab), self.unwrap(self.g_ba), base)
 
     def extra_state(self) -> dict[str, torch.Tensor]:

@@ -180,4 +180,5 @@ class DiscoGAN(Method):
             "a": c.a,
             "b": c.b,
         }
+        spec |= init_options(c)  # how the weights started: a record, not needed to load them
         return direction_exports(self.unwrap(self.g_ab), self.unwrap(self.g_ba), spec)

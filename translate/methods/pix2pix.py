@@ -122,6 +122,7 @@ class Pix2Pix(Method):
             "a": c.a,
             "b": c.b,
         }
+        spec |= init_options(c)  # how the weights started: a record, not needed to load them
         return {c.direction: (self.unwrap(self.g), spec)}
 
 

@@ -98,6 +98,7 @@ class SRResNetMethod(Method):
         c = self.config
         spec = {"method": c.method, "generator": sr_generator_spec(c), "scale": c.scale, "hr_size": c.hr_size}
         spec["sr_skip"] = c.sr_skip  # for people reading config.json; the generator's own "skip" is what counts
+        spec |= init_options(c)  # how the weights started: a record, not needed to load them
         return {"sr": (self.unwrap(self.g), spec)}
 
 
