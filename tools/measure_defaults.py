@@ -95,14 +95,24 @@ def fresh_run() -> Iterator[Path]:
 
 def train(config_cls: type, method_cls: type, **settings: Any):
     """Train through the real engine; returns the Trainer (its method holds the networks)."""
+    from accelerate.state import AcceleratorState
+
     from translate.engine.trainer import Trainer
+    from translate.errors import RunStopped
 
     quiet = {"workers": 0, "save_every": 10**6, "sample_every": 10**6, "log_every": 10**6}
     config = config_cls(**(quiet | settings))
     config.validate()
-    trainer = Trainer(config, method_cls)
-    trainer.fit()
-    return trainer
+    for _ in range(5):
+        trainer = Trainer(config, method_cls)
+        try:
+            trainer.fit()
+            return trainer
+        except RunStopped as stop:  # a SIGTERM from outside: the resume is exact, so the numbers stay the same
+            print(f"{stop}; resuming", flush=True)
+            AcceleratorState._reset_state(reset_partial_state=True)
+            config.resume = True
+    raise RuntimeError("stopped five times")
 
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -311,6 +321,7 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=4, help="SRResNet residual blocks (sr-skip, init-srresnet)")
     parser.add_argument("--batch-size", type=int, default=16, help="SR batch size")
     parser.add_argument("--hr-size", type=int, default=32, help="SR HR crop size")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate of init-srresnet (default: the method's)")
     parser.add_argument("--init-type", default=None, help="SRResNet init for sr-lr (default: the method's)")
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4, 3e-4, 1e-3], help="learning rates (sr-lr)")
     parser.add_argument("--variants", nargs="+", default=None, help="only these variants (names as in the table)")
@@ -342,8 +353,16 @@ def main() -> None:
 
 METHODS = {
     "cyclegan": (init_cyclegan, 600, "CycleGAN, unpaired day -> night, {size}x{size}, ResNet-6 ngf 8, batch 4, "),
-    "pix2pix": (init_pix2pix, 800, "pix2pix, paired day -> night, {size}x{size}, ResNet-6 ngf 8, batch 1, "),
-    "discogan": (init_discogan, 300, "DiscoGAN, unpaired colour inversion, 64x64, width 8, batch 8, "),
+    "pix2pix": (
+        init_pix2pix,
+        800,
+        "pix2pix, paired day -> night, {size}x{size}, ResNet-6 ngf 8, batch 1, converted in eval mode, ",
+    ),
+    "discogan": (
+        init_discogan,
+        300,
+        "DiscoGAN, unpaired colour inversion, 64x64, width 8, batch 8, both updates every batch, no GAN curriculum, ",
+    ),
 }
 
 
@@ -404,15 +423,17 @@ def jobs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     elif name == "init-srresnet":
         from translate.config import SRResNetConfig
 
-        steps, lr = args.steps or 400, SRResNetConfig.__dataclass_fields__["lr"].default
+        default_lr = SRResNetConfig.__dataclass_fields__["lr"].default
+        steps, lr = args.steps or 400, args.lr or default_lr
+        experiment = name if lr == default_lr else f"{name} (lr {lr:g})"  # the default's table keeps the plain name
         settings = (
             f"SRResNet x2 (default skip), width {args.width}, {args.blocks} blocks, batch {args.batch_size} of "
-            f"{args.hr_size} px HR crops, lr {lr:g} (the default), {steps} steps"
+            f"{args.hr_size} px HR crops, lr {lr:g}, {steps} steps"
         )
         for init_type in INIT_TYPES:
             for seed in args.seeds:
                 yield {
-                    "experiment": name, "variant": init_type, "seed": seed, "settings": settings,
+                    "experiment": experiment, "variant": init_type, "seed": seed, "settings": settings,
                     "run": lambda s=seed, i=init_type: sr_run(s, steps, *net, DEFAULT_SR, i, lr, **shape),
                 }  # fmt: skip
     else:

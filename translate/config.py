@@ -370,12 +370,6 @@ class SRConfig(TrainConfig):
 class SRResNetConfig(SRConfig):
     """SRResNet (Ledig et al. 2017): the super-resolution generator alone, trained with pixel MSE."""
 
-    lr: float = option(
-        3e-4,
-        "Adam learning rate: 3e-4 learned faster than the paper's 1e-4 (meant for 10^6 steps) at every size "
-        "measured (docs/DEFAULTS.md).",
-    )
-
 
 @dataclass(kw_only=True)
 class SRGANConfig(SRConfig):

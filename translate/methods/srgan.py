@@ -9,8 +9,9 @@ run (`lr_factor`). Batches hold "a" (LR) and "b" (HR) from `translate.data.super
 One addition to the paper, on by default (`--sr-skip bicubic`): the bicubic upscale of the input is
 added to the output and the last conv starts at zero, so a fresh model IS bicubic and training only
 adds detail: it never starts below the baseline it is judged against. Measured on held-out photos
-(docs/DEFAULTS.md, x2, width 16, 4 blocks, 400 steps at 1e-4): +0.78 dB over bicubic, against
--5.4 dB for the paper's network and -0.16 dB for the skip with a randomly drawn last conv. The
+(docs/DEFAULTS.md, x2, width 16, 4 blocks, 400 steps at 1e-4, PyTorch's init): +0.78 dB over
+bicubic, against -5.4 dB for the paper's network and -0.16 dB for the skip with a randomly drawn
+last conv; with the default orthogonal init +0.96 dB, and +1.2 dB at the paper's width 64. The
 weights are the same tensors either way; `--sr-skip none` is the paper's exact network (and what
 model folders without a "skip" key hold). Without the skip a fresh generator starts with its
 residual branches at zero (the last batch norm of every branch scaled by 0), which helped that
