@@ -85,3 +85,93 @@ def test_bf16_on_a_cpu_without_bf16_units_is_warned_about(monkeypatch):
     assert hardware.cpu_has_bf16_units() is True and hardware.bf16_cpu_warning() is None
     monkeypatch.setattr(hardware, "cpu_flags", lambda: set())
     assert hardware.cpu_has_bf16_units() is None and hardware.bf16_cpu_warning() is None
+
+
+# -- the levers of tools/bench.py: the same losses as the plain eager step -----------------------------
+
+
+def _prepared(method: str, device: str, **values):
+    """A method built and prepared the way the engine does it (translate/engine/speed.py), tiny networks."""
+    from accelerate import Accelerator
+
+    from translate.config import METHOD_CONFIGS, from_dict
+    from translate.engine.speed import prepare_for_speed
+    from translate.methods import method_class
+
+    base = {"a": "x", "b": "x", "size": 32, "load_size": 32, "generator": "resnet6", "ngf": 8, "ndf": 8}
+    base |= {"norm": "instance", "batch_size": 2, "out": "unused"}
+    config = from_dict(METHOD_CONFIGS[method], base | values)
+    accelerator = Accelerator(cpu=device == "cpu")
+    torch.manual_seed(0)
+    m = method_class(method)(config, accelerator)
+    for name in m.network_names:
+        setattr(m, name, accelerator.prepare(prepare_for_speed(getattr(m, name), config, accelerator.device)))
+    m.optimizers = m.configure_optimizers()
+    return m, config
+
+
+def _losses(method: str, device: str, steps: int = 3, **values) -> list[dict[str, float]]:
+    from translate.engine.speed import to_memory_format, use_channels_last
+
+    m, config = _prepared(method, device, **values)
+    g = torch.Generator().manual_seed(1)
+    found = []
+    for step in range(steps):
+        batch = {k: (torch.rand(2, 3, 32, 32, generator=g) * 2 - 1).to(device) for k in ("a", "b")}
+        batch = to_memory_format(batch, use_channels_last(config, torch.device(device)))
+        m.step = step
+        found.append({k: float(v) for k, v in m.train_step(batch).items()})
+    return found
+
+
+def assert_same_losses(fast: list[dict[str, float]], plain: list[dict[str, float]], tolerance: float) -> None:
+    assert [list(s) for s in fast] == [list(s) for s in plain]
+    for step, (a, b) in enumerate(zip(fast, plain, strict=True)):
+        for name in a:
+            assert abs(a[name] - b[name]) <= tolerance * max(1.0, abs(b[name])), (step, name, a[name], b[name])
+
+
+SWITCHES = {
+    "batched passes": {"batch_passes": True},
+    "channels-last": {"channels_last": "on"},
+    "both": {"batch_passes": True, "channels_last": "on"},
+}
+
+
+@pytest.mark.parametrize("method", ["cyclegan", "pix2pix"])
+@pytest.mark.parametrize("switch", list(SWITCHES))
+def test_speed_switches_give_the_losses_of_the_plain_step(method, switch):
+    """Three steps (so the weights the later steps see were updated with the switch on): same losses
+    to 1e-4. pix2pix runs with instance norm here, the case where its D passes are batched."""
+    plain = _losses(method, "cpu", batch_passes=False, channels_last="off")
+    assert_same_losses(_losses(method, "cpu", **SWITCHES[switch]), plain, 1e-4)
+
+
+def test_batched_passes_only_where_norm_layers_see_one_image_at_a_time():
+    for norm, d_norm, g_batched, d_batched in (
+        ("instance", None, True, True),
+        ("batch", None, False, False),
+        ("instance", "spectral", True, False),  # one power iteration per pass: batching would change it
+        ("none", "batch", True, False),
+    ):
+        m, _ = _prepared("cyclegan", "cpu", norm=norm, d_norm=d_norm)
+        assert (m.batch_g, m.batch_d) == (g_batched, d_batched), (norm, d_norm)
+
+
+@pytest.mark.slow
+def test_compiled_step_gives_the_losses_of_the_eager_step():
+    """torch.compile on CPU (a C compiler builds the kernels: about two minutes, hence slow)."""
+    plain = _losses("cyclegan", "cpu", steps=2, compile=False)
+    assert_same_losses(_losses("cyclegan", "cpu", steps=2, compile=True), plain, 1e-4)
+
+
+def test_channels_last_auto_is_for_gpus_and_networks_without_instance_norm():
+    from translate.config import CycleGANConfig, Pix2PixConfig, SRResNetConfig
+    from translate.engine.speed import use_channels_last
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert use_channels_last(Pix2PixConfig(data="x"), gpu) and not use_channels_last(Pix2PixConfig(data="x"), cpu)
+    assert use_channels_last(SRResNetConfig(hr="x"), gpu)
+    assert not use_channels_last(CycleGANConfig(a="x", b="x"), gpu)  # instance norm: slower in NHWC
+    assert use_channels_last(CycleGANConfig(a="x", b="x", channels_last="on"), cpu)
+    assert not use_channels_last(Pix2PixConfig(data="x", channels_last="off"), gpu)

@@ -9,12 +9,15 @@ reports the median seconds per step after warm-up, the FLOPs of one step (counte
 peak memory (the child's max RSS on CPU; max allocated on a GPU). Every setting is compared with
 the eager fp32 baseline measured in the same run, so the ratios hold on a noisy machine.
 
-    python tools/bench.py --methods cyclegan --size 128 --batch-size 1 --settings fp32,channels-last,bf16
+    python tools/bench.py --methods cyclegan --size 128 --batch-size 1 --settings fp32,default,batched,channels-last
     python tools/bench.py --methods cyclegan,pix2pix,discogan,srresnet --size 64 --steps 5
 
-Settings: fp32 (eager, NCHW: the baseline), channels-last, bf16 (autocast), bf16+channels-last,
-compile (torch.compile, fp32), checkpointing (`--gradient-checkpointing`: ResNet generators keep
-only each block's input for the backward pass).
+Settings are '+'-joined tokens over the baseline `fp32` (eager, NCHW, one pass per input, PyTorch's
+foreach Adam: the step as it was before these levers): `default` (what `translate train` picks
+on this device: batched passes, channels-last on a GPU for nets without instance norm), `batched`,
+`channels-last`, `fused-adam`, `bf16` (autocast), `compile` (torch.compile), `checkpointing`
+(`--gradient-checkpointing`). E.g. `fp32,default,default+bf16,default+bf16+compile`. The share of
+peak is against the faster of the NCHW and channels-last convolutions of the step's precision.
 """
 
 from __future__ import annotations
@@ -31,8 +34,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-SETTINGS = ("fp32", "channels-last", "bf16", "bf16+channels-last", "compile", "checkpointing")
 
 
 def conv_peak(dtype_name: str, channels_last: bool, device: str, budget: float = 2.0, batch: int = 4) -> float:
@@ -78,7 +79,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def method_config(method: str, args: argparse.Namespace, work: Path, precision: str):
+def method_config(method: str, args: argparse.Namespace, work: Path, setting: dict):
     """The method's settings as `translate train` would build them (paper networks), with tiny-data fields filled in.
 
     Each method runs at its own size: `--size` for CycleGAN, `--pix2pix-size` (a U-Net-256 takes
@@ -86,10 +87,12 @@ def method_config(method: str, args: argparse.Namespace, work: Path, precision: 
     """
     from translate.config import METHOD_CONFIGS, from_dict
 
-    values: dict = {"out": str(work / "run"), "batch_size": args.batch_size, "mixed_precision": precision}
+    values: dict = {"out": str(work / "run"), "batch_size": args.batch_size}
+    values |= {k: setting[k] for k in ("mixed_precision", "channels_last", "compile")}
     if method in ("cyclegan", "pix2pix"):
         size = args.size if method == "cyclegan" else args.pix2pix_size
         values |= {"size": size, "load_size": size, "a": str(work), "b": str(work)}
+        values |= {"batch_passes": setting["batch_passes"], "gradient_checkpointing": setting["checkpointing"]}
     elif method == "discogan":
         values |= {"image_size": args.discogan_size, "a": str(work), "b": str(work)}
     else:
@@ -123,34 +126,55 @@ def fixed_batch(method: str, config, device):
     return {k: (torch.rand(shape, generator=g) * 2 - 1).to(device) for k in ("a", "b")}
 
 
+TOKENS = ("default", "batched", "channels-last", "fused-adam", "bf16", "compile", "checkpointing")
+
+
+def setting_values(setting: str) -> dict:
+    """Config values of a setting: '+'-joined tokens over the eager fp32 baseline ('fp32': no batched passes,
+    NCHW, PyTorch's foreach Adam). 'default' is what `translate train` picks on this device by default."""
+    tokens = set() if setting == "fp32" else set(setting.split("+"))
+    unknown = tokens - set(TOKENS)
+    if unknown:
+        raise SystemExit(f"unknown setting token(s) {', '.join(sorted(unknown))}: use fp32 or {'+'.join(TOKENS)}")
+    default = "default" in tokens
+    return {
+        "batch_passes": default or "batched" in tokens,
+        "channels_last": "on" if "channels-last" in tokens else "auto" if default else "off",
+        "compile": "compile" in tokens,
+        "mixed_precision": "bf16" if "bf16" in tokens else "no",
+        "fused_adam": "fused-adam" in tokens,
+        "checkpointing": "checkpointing" in tokens,
+    }
+
+
 def run_setting(method: str, setting: str, args: argparse.Namespace, queue: mp.Queue) -> None:
-    """In a child process: build, warm up, time `steps` steps, count one step's FLOPs."""
+    """In a child process: build as the engine does, warm up, time `steps` steps, count one step's FLOPs."""
     import torch
     from accelerate import Accelerator
     from torch.utils.flop_counter import FlopCounterMode
 
+    from translate.engine.speed import prepare_for_speed, to_memory_format, use_channels_last
     from translate.methods import method_class
 
-    precision = "bf16" if "bf16" in setting else "no"
+    values = setting_values(setting)
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    config = method_config(method, args, work, precision)
-    accelerator = Accelerator(mixed_precision=precision, cpu=args.device == "cpu")
+    config = method_config(method, args, work, values)
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=args.device == "cpu")
     torch.manual_seed(0)
     m = method_class(method)(config, accelerator)
     for name in m.network_names:
-        net = getattr(m, name)
-        if setting == "checkpointing" and hasattr(net, "gradient_checkpointing"):
-            net.gradient_checkpointing = True
-        if "channels-last" in setting:
-            net = net.to(memory_format=torch.channels_last)
-        net = accelerator.prepare(net)
-        if setting == "compile":
-            net = torch.compile(net)
-        setattr(m, name, net)
-    m.optimizers = {k: accelerator.prepare(v) for k, v in m.configure_optimizers().items()}
-    batch = fixed_batch(method, config, accelerator.device)
-    if "channels-last" in setting:
-        batch = {k: v.contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
+        setattr(m, name, accelerator.prepare(prepare_for_speed(getattr(m, name), config, accelerator.device)))
+    optimizers = m.configure_optimizers()
+    if values["fused_adam"]:  # the engine's Adam is PyTorch's default (foreach); this measures the fused one
+        optimizers = {
+            k: torch.optim.Adam([{n: v for n, v in g.items() if n not in ("fused", "foreach")} for g in o.param_groups],
+                                fused=True)
+            for k, o in optimizers.items()
+        }  # fmt: skip
+    m.optimizers = {k: accelerator.prepare(v) for k, v in optimizers.items()}
+    batch = to_memory_format(
+        fixed_batch(method, config, accelerator.device), use_channels_last(config, accelerator.device)
+    )
     nets = list(m.networks.values())
     device = str(accelerator.device)
 
@@ -174,7 +198,7 @@ def run_setting(method: str, setting: str, args: argparse.Namespace, queue: mp.Q
         _sync(device)
         times.append(time.perf_counter() - start)
     flops = 0
-    if setting != "compile":  # the counter sees eager ops only; the same maths as fp32
+    if not values["compile"]:  # the counter sees eager ops only; the same maths as fp32
         with FlopCounterMode(display=False) as counter:
             step(args.warmup + args.steps)
         flops = counter.get_total_flops()
@@ -217,7 +241,7 @@ def main() -> None:
     parser.add_argument(
         "--methods", default="cyclegan", help="comma-separated: cyclegan,pix2pix,discogan,srresnet,srgan"
     )
-    parser.add_argument("--settings", default="fp32,channels-last,bf16,bf16+channels-last")
+    parser.add_argument("--settings", default="fp32,default,default+bf16", help="see the module docstring")
     parser.add_argument("--size", type=int, default=128, help="CycleGAN's crop")
     parser.add_argument("--pix2pix-size", type=int, default=256)
     parser.add_argument("--discogan-size", type=int, default=64)
@@ -269,7 +293,8 @@ def main() -> None:
             step_flops = row["flops"] or step_flops
             baseline = baseline or row["seconds"]
             achieved = step_flops / row["seconds"]
-            peak = peaks[("bf16" if "bf16" in setting else "fp32", "channels-last" in setting)]
+            precision = "bf16" if "bf16" in setting else "fp32"
+            peak = max(peaks[(precision, False)], peaks[(precision, True)])
             print(
                 f"| {method} | {setting} | {row['seconds']:.3f} | {baseline / row['seconds']:.2f}x "
                 f"| {step_flops / 1e9:.1f} | {achieved / 1e9:.0f} | {100 * achieved / peak:.0f}% "

@@ -56,9 +56,11 @@ def write_inputs(folder: Path, count: int, size: int) -> None:
         Image.fromarray(pixels).save(folder / f"{i:05d}.jpg", quality=90)
 
 
-def bare(model: Path, inputs: Path, batch_size: int) -> float:
-    translator = Translator.load(model, device="cpu")
+def bare(model: Path, inputs: Path, batch_size: int, device: str, precision: str) -> float:
+    """The network alone; its inputs already decoded (on the device for a GPU), results back as uint8."""
+    translator = Translator.load(model, device=device, precision=precision)
     tensors = torch.stack([image_to_tensor(load_image(p)) for p in sorted(inputs.glob("*.jpg"))])
+    tensors = tensors.to(translator.device)
     translator.run_batch(tensors[:batch_size])  # warm-up
     start = time.perf_counter()
     for i in range(0, len(tensors), batch_size):
@@ -75,11 +77,12 @@ def timed(run) -> float:
 def bench(name: str, spec: dict, inputs: Path, work: Path, args) -> dict[str, float]:
     model = work / f"model-{name}"
     save_model(build_generator(**spec["generator"]), spec, model)
-    rates = {"bare": bare(model, inputs, args.batch_size)}
-    rates["serial"] = timed(lambda: serial_convert(model, inputs, work / f"serial-{name}", device="cpu"))
+    device, precision = args.device, args.precision
+    rates = {"bare": bare(model, inputs, args.batch_size, device, precision)}
+    rates["serial"] = timed(lambda: serial_convert(model, inputs, work / f"serial-{name}", device=device))
     out = work / f"pipeline-{name}"
-    options = {"batch_size": args.batch_size, "workers": args.workers}
-    rates["pipeline"] = timed(lambda: convert_folder(model, inputs, out, device="cpu", **options).converted)
+    options = {"batch_size": args.batch_size, "workers": args.workers, "precision": precision}
+    rates["pipeline"] = timed(lambda: convert_folder(model, inputs, out, device=device, **options).converted)
     return rates
 
 
@@ -90,7 +93,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--device", default="auto", help="auto: a GPU when there is one")
+    parser.add_argument("--precision", default="fp32", help="of the bare net and the pipeline (the serial path: fp32)")
     args = parser.parse_args()
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
 
     work = Path(tempfile.mkdtemp(prefix="bench-convert-"))
     try:
@@ -105,7 +112,8 @@ def main() -> None:
             spec = {"method": "cyclegan", "generator": generator | {"norm": "instance"}, "size": args.size}
             rates = bench(name, spec, inputs, work, args)
             rows.append((name, count, rates))
-        print(f"\n{torch.get_num_threads()} threads, {args.size}x{args.size} JPEG in, PNG out, batch {args.batch_size}")
+        where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+        print(f"\n{where}, {args.size}x{args.size} JPEG in, PNG out, batch {args.batch_size}, {args.precision}")
         print("| generator | images | bare net | serial | pipeline (img/s) | pipeline/serial | pipeline/bare |")
         print("|---|---|---|---|---|---|---|")
         for name, count, r in rows:

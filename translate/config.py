@@ -29,6 +29,7 @@ RECON_CHOICES = ("mse", "l1")
 D_NORM_CHOICES = (*NORM_CHOICES, "spectral")
 INIT_CHOICES = ("normal", "xavier", "kaiming", "orthogonal", "default")
 SR_SKIP_CHOICES = ("bicubic", "none")
+ON_OFF_AUTO = ("auto", "on", "off")
 
 
 # The options that decide the networks' shapes: a resumed run must keep them (its checkpoint fits no other).
@@ -90,6 +91,17 @@ class TrainConfig:
     )
     init_type: str = init_option("normal", "normal")
     init_gain: float = option(0.02, "Scale of the normal, xavier and orthogonal inits (the reference code's 0.02).")
+    channels_last: str = option(
+        "auto",
+        "Channels-last (NHWC) memory format for the networks and batches: auto = on a GPU for networks without "
+        "instance norm (faster there), else off (slower: docs/BENCHMARKS.md). The same maths either way.",
+        ON_OFF_AUTO,
+    )
+    compile: bool = option(
+        False,
+        "torch.compile the networks: faster steps after a compilation of a minute or more at the start "
+        "(docs/BENCHMARKS.md). The same maths; checkpoints and models are unchanged.",
+    )
 
     default_epochs = 200  # the papers' 100 + 100 decay epochs, when neither --steps nor --epochs is given
     # What runs saved before an option existed had, where that differs from today's default.
@@ -166,6 +178,12 @@ class ImageTranslationConfig(TrainConfig):
         False,
         "Recompute the generator's activations in the backward pass instead of keeping them (ResNet generators): "
         "much less memory at high resolution for about a third more compute.",
+    )
+    batch_passes: bool = option(
+        True,
+        "Run the passes of one network over several inputs as one batch (CycleGAN's translation and identity "
+        "passes, each discriminator's real and fake passes) where its norm layers treat images one at a time "
+        "(instance, none): the same maths in fewer, larger kernels.",
     )
 
     def validate(self) -> None:

@@ -47,6 +47,7 @@ from translate.engine.finetune import init_networks
 from translate.engine.hardware import bf16_cpu_warning
 from translate.engine.progress import TrainingProgress
 from translate.engine.runlock import LOCK_FILES, RunLock
+from translate.engine.speed import prepare_for_speed, to_memory_format, use_channels_last
 from translate.errors import ConfigError, DivergedError, RunStopped, WriteError
 from translate.methods.base import Losses, Method
 
@@ -307,10 +308,6 @@ class Trainer:
         if config.mixed_precision == "bf16" and self.accelerator.device.type == "cpu" and bf16_cpu_warning():
             self._warn(f"--mixed-precision bf16: {bf16_cpu_warning()}")
         self.method = method_cls(config, self.accelerator)
-        if getattr(config, "gradient_checkpointing", False):
-            for net in self.method.networks.values():
-                if hasattr(net, "gradient_checkpointing"):  # the generators that support it (ResNet)
-                    net.gradient_checkpointing = True
         if config.init is not None and not self.resuming:  # a resume takes every weight from its checkpoint
             loaded = init_networks(self.method, Path(config.init))
             self.accelerator.print(f"Initialised {', '.join(loaded)} from {config.init}")
@@ -331,8 +328,11 @@ class Trainer:
             worker_init_fn=_quiet_worker,
         )
         self.loader = self.accelerator.prepare(loader)
+        device = self.accelerator.device
+        self.channels_last = use_channels_last(config, device)
         for name in self.method.network_names:
-            setattr(self.method, name, self.accelerator.prepare(getattr(self.method, name)))
+            net = prepare_for_speed(getattr(self.method, name), config, device)
+            setattr(self.method, name, self.accelerator.prepare(net))
         optimizers = self.method.configure_optimizers()
         self.method.optimizers = {k: self.accelerator.prepare(v) for k, v in optimizers.items()}
         self.base_lrs = {k: [g["lr"] for g in opt.param_groups] for k, opt in optimizers.items()}
@@ -475,7 +475,7 @@ class Trainer:
         if self._guard is not None:
             self._guard.begin()
         with self.accelerator.accumulate(*nets):
-            losses = self.method.train_step(batch)
+            losses = self.method.train_step(to_memory_format(batch, self.channels_last))
         if self._guard is not None:
             self._guard.end(self.step + 1)
         self._losses.add(self.step + 1, losses)

@@ -9,6 +9,7 @@ checkpoints, resume, logs and samples. No method contains a training loop.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import torch
@@ -41,6 +42,12 @@ def generator_spec(config: ImageTranslationConfig, dropout: bool = False) -> dic
     }
 
 
+def adam(params: Iterable[nn.Parameter], config: TrainConfig, **options: Any) -> torch.optim.Adam:
+    """Adam with the run's learning rate and betas, in PyTorch's default (foreach) implementation: the fused
+    one made the CycleGAN step slower on an H200, twice (docs/BENCHMARKS.md)."""
+    return torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2), **options)
+
+
 def init_options(config: TrainConfig) -> dict[str, Any]:
     """`build_generator` / `build_discriminator` keywords for the run's --init-type and --init-gain."""
     return {"init_type": config.init_type, "init_gain": config.init_gain}
@@ -54,11 +61,28 @@ def patch_discriminator(config: ImageTranslationConfig, in_channels: int) -> nn.
     return build_discriminator(in_channels, config.ndf, config.n_layers_d, norm, **init_options(config))
 
 
-def full_discriminator_loss(gan_loss: GANLoss, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+def per_image_norm(norm: str | None) -> bool:
+    """Norm layers that see one image at a time (or none): a batch of several inputs gives each the
+    same output as its own pass. Not batch norm (statistics over the batch), nor spectral norm (one
+    power iteration per forward pass)."""
+    return norm in ("instance", "none")
+
+
+def batched(net: nn.Module, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """`net` over several inputs as one concatenated batch, split back: fewer and larger kernels than one
+    pass each (tools/bench.py). Only for nets whose output for an image does not depend on the others."""
+    return net(torch.cat(inputs)).split([x.shape[0] for x in inputs])
+
+
+def full_discriminator_loss(
+    gan_loss: GANLoss, d: nn.Module, real: torch.Tensor, fake: torch.Tensor, batch_passes: bool = False
+) -> torch.Tensor:
     """D's loss on real and fake inputs (fake is detached here), plus WGAN-GP's penalty when the
-    loss needs it: one place, so no method can forget the penalty."""
+    loss needs it: one place, so no method can forget the penalty. `batch_passes`: both in one pass
+    (only for a D with `per_image_norm`)."""
     fake = fake.detach()
-    loss = gan_loss.discriminator_loss(d(real), d(fake))
+    pred_real, pred_fake = batched(d, real, fake) if batch_passes else (d(real), d(fake))
+    loss = gan_loss.discriminator_loss(pred_real, pred_fake)
     if gan_loss.needs_gradient_penalty:
         loss = loss + gradient_penalty(d, real, fake)
     return loss

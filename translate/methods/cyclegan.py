@@ -22,10 +22,13 @@ from translate.methods.base import (
     Losses,
     Method,
     SampleGrid,
+    adam,
+    batched,
     full_discriminator_loss,
     generator_spec,
     init_options,
     patch_discriminator,
+    per_image_norm,
     set_requires_grad,
 )
 from translate.methods.image_pool import ImagePool
@@ -48,6 +51,9 @@ class CycleGAN(Method):
         seed = config.seed + 1000 * accelerator.process_index
         self.pool_a = ImagePool(config.pool_size, seed=seed)
         self.pool_b = ImagePool(config.pool_size, seed=seed + 1)
+        # Instance norm sees one image at a time: passes of one network may share a batch (same maths).
+        self.batch_g = config.batch_passes and per_image_norm(config.norm)
+        self.batch_d = config.batch_passes and per_image_norm(config.d_norm or config.norm)
 
     def build_dataset(self) -> Dataset:
         from translate.data.transforms import train_transform
@@ -56,14 +62,9 @@ class CycleGAN(Method):
         return unpaired_dataset(c.a, c.b, train_transform(c.size, c.load_size, flip=c.flip), c.seed)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        c = self.config
-        betas = (c.beta1, c.beta2)
         g_params = itertools.chain(self.g_ab.parameters(), self.g_ba.parameters())
         d_params = itertools.chain(self.d_a.parameters(), self.d_b.parameters())
-        return {
-            "g": torch.optim.Adam(g_params, lr=c.lr, betas=betas),
-            "d": torch.optim.Adam(d_params, lr=c.lr, betas=betas),
-        }
+        return {"g": adam(g_params, self.config), "d": adam(d_params, self.config)}
 
     def train_step(self, batch: dict[str, Any]) -> Losses:
         c = self.config
@@ -72,7 +73,14 @@ class CycleGAN(Method):
 
         # Generators: fool both discriminators, close both cycles, leave in-domain images alone.
         set_requires_grad(False, self.d_a, self.d_b)
-        fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
+        identity = c.lambda_identity > 0
+        if identity and self.batch_g:  # each generator's translation and identity passes in one batch
+            fake_b, idt_b = batched(self.g_ab, real_a, real_b)
+            fake_a, idt_a = batched(self.g_ba, real_b, real_a)
+        else:
+            fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
+            if identity:
+                idt_a, idt_b = self.g_ba(real_a), self.g_ab(real_b)
         rec_a, rec_b = self.g_ba(fake_b), self.g_ab(fake_a)
         losses: Losses = {
             "G_ab": self.gan_loss.generator_loss(self.d_b(fake_b)),
@@ -80,10 +88,10 @@ class CycleGAN(Method):
             "cycle_a": F.l1_loss(rec_a, real_a) * c.lambda_cycle,
             "cycle_b": F.l1_loss(rec_b, real_b) * c.lambda_cycle,
         }
-        if c.lambda_identity > 0:
+        if identity:
             weight = c.lambda_cycle * c.lambda_identity
-            losses["idt_a"] = F.l1_loss(self.g_ba(real_a), real_a) * weight
-            losses["idt_b"] = F.l1_loss(self.g_ab(real_b), real_b) * weight
+            losses["idt_a"] = F.l1_loss(idt_a, real_a) * weight
+            losses["idt_b"] = F.l1_loss(idt_b, real_b) * weight
         opt_g.zero_grad(set_to_none=True)
         self.accelerator.backward(sum(losses.values()))
         opt_g.step()
@@ -91,8 +99,11 @@ class CycleGAN(Method):
         # Discriminators: real vs a mix of new and past fakes.
         set_requires_grad(True, self.d_a, self.d_b)
         opt_d.zero_grad(set_to_none=True)
-        losses["D_a"] = full_discriminator_loss(self.gan_loss, self.d_a, real_a, self.pool_a.query(fake_a))
-        losses["D_b"] = full_discriminator_loss(self.gan_loss, self.d_b, real_b, self.pool_b.query(fake_b))
+        for name, d, real, fake in (
+            ("D_a", self.d_a, real_a, self.pool_a.query(fake_a)),
+            ("D_b", self.d_b, real_b, self.pool_b.query(fake_b)),
+        ):
+            losses[name] = full_discriminator_loss(self.gan_loss, d, real, fake, self.batch_d)
         self.accelerator.backward(losses["D_a"] + losses["D_b"])
         opt_d.step()
         return {name: value.detach() for name, value in losses.items()}

@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 
 from translate.config import DiscoGANConfig
 from translate.losses import GANLoss
-from translate.methods.base import Losses, Method, SampleGrid, init_options, set_requires_grad
+from translate.methods.base import Losses, Method, SampleGrid, adam, init_options, set_requires_grad
 from translate.methods.unpaired import cycle_grid, direction_exports, unpaired_dataset
 from translate.nets.builders import build_generator, initialize
 from translate.nets.discogan import DiscoDiscriminator
@@ -83,10 +83,10 @@ class DiscoGAN(Method):
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        options = {"lr": c.lr, "betas": (c.beta1, c.beta2), "weight_decay": c.weight_decay}
         g_params = itertools.chain(self.g_ab.parameters(), self.g_ba.parameters())
         d_params = itertools.chain(self.d_a.parameters(), self.d_b.parameters())
-        return {"g": torch.optim.Adam(g_params, **options), "d": torch.optim.Adam(d_params, **options)}
+        decay = c.weight_decay
+        return {"g": adam(g_params, c, weight_decay=decay), "d": adam(d_params, c, weight_decay=decay)}
 
     def lr_factor(self, step: int, total_steps: int) -> float:
         """DiscoGAN keeps its learning rate constant (no decay, whatever --decay-from says)."""

@@ -32,10 +32,12 @@ from translate.methods.base import (
     Losses,
     Method,
     SampleGrid,
+    adam,
     full_discriminator_loss,
     generator_spec,
     init_options,
     patch_discriminator,
+    per_image_norm,
     set_requires_grad,
 )
 from translate.nets.builders import build_generator
@@ -51,6 +53,7 @@ class Pix2Pix(Method):
         # Conditional: D sees cat(input, output), so 3 + 3 channels.
         self.d = patch_discriminator(config, in_channels=6)
         self.gan_loss = GANLoss(config.gan_loss)
+        self.batch_d = config.batch_passes and per_image_norm(config.d_norm or config.norm)  # real and fake at once
 
     def build_dataset(self) -> Dataset:
         from translate.data.datasets import PairedDataset
@@ -65,12 +68,7 @@ class Pix2Pix(Method):
         return PairedDataset.from_folders(root_a, root_b, transform, c.direction, c.seed)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        c = self.config
-        betas = (c.beta1, c.beta2)
-        return {
-            "g": torch.optim.Adam(self.g.parameters(), lr=c.lr, betas=betas),
-            "d": torch.optim.Adam(self.d.parameters(), lr=c.lr, betas=betas),
-        }
+        return {"g": adam(self.g.parameters(), self.config), "d": adam(self.d.parameters(), self.config)}
 
     def train_step(self, batch: dict[str, Any]) -> Losses:
         real_a, real_b = batch["a"], batch["b"]
@@ -81,7 +79,7 @@ class Pix2Pix(Method):
         # Discriminator: is this (input, output) pair real?
         set_requires_grad(True, self.d)
         opt_d.zero_grad(set_to_none=True)
-        loss_d = full_discriminator_loss(self.gan_loss, self.d, real_pair, fake_pair)
+        loss_d = full_discriminator_loss(self.gan_loss, self.d, real_pair, fake_pair, self.batch_d)
         self.accelerator.backward(loss_d)
         opt_d.step()
 

@@ -34,6 +34,7 @@ from translate.methods.base import (
     Losses,
     Method,
     SampleGrid,
+    adam,
     full_discriminator_loss,
     init_options,
     set_requires_grad,
@@ -73,8 +74,7 @@ class SRResNetMethod(Method):
         return superres_dataset(c.hr, c.lr_dir, c.scale, c.hr_size, c.flip, c.seed, c.crops_per_image)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        c = self.config
-        return {"g": torch.optim.Adam(self.g.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))}
+        return {"g": adam(self.g.parameters(), self.config)}
 
     def lr_factor(self, step: int, total_steps: int) -> float:
         """The paper's step schedule: the base rate (1e-4), then a tenth of it (1e-5) from `decay_from` on."""
@@ -130,9 +130,7 @@ class SRGANMethod(SRResNetMethod):
         return PerceptualLoss(VGGFeatures(weights_path=weights))
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        c = self.config
-        d = torch.optim.Adam(self.d.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        return super().configure_optimizers() | {"d": d}
+        return super().configure_optimizers() | {"d": adam(self.d.parameters(), self.config)}
 
     def train_step(self, batch: dict[str, Any]) -> Losses:
         lr, hr = batch["a"], batch["b"]

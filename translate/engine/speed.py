@@ -1,0 +1,48 @@
+"""Speed switches of the training step that leave the maths alone: memory format and compilation.
+
+Each one is measured by tools/bench.py against the eager fp32 step in the same run (docs/BENCHMARKS.md)
+and checked by tests/test_speed_switches.py to give the same losses as the plain step within a stated
+tolerance. They apply to every method, so no method carries device-specific code. (The batched
+passes live in the methods, `translate.methods.base.batched`: only a method knows which passes share
+a network.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from translate.config import TrainConfig
+
+
+def use_channels_last(config: TrainConfig, device: torch.device) -> bool:
+    """`--channels-last auto`: on a GPU, for networks without instance norm. Measured (docs/BENCHMARKS.md):
+    pix2pix (batch norm) 1.29x faster on an H200; CycleGAN (instance norm, which PyTorch computes on a
+    reshaped NCHW copy) slower; oneDNN on CPU ran the steps slower in NHWC."""
+    if config.channels_last == "auto":
+        return device.type == "cuda" and getattr(config, "norm", None) != "instance"
+    return config.channels_last == "on"
+
+
+def prepare_for_speed(net: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
+    """A network before Accelerate wraps it: channels-last weights, and `torch.compile` in place
+    (`Module.compile` keeps the module and its state-dict keys, so checkpoints and exports do not change)."""
+    if getattr(config, "gradient_checkpointing", False) and hasattr(net, "gradient_checkpointing"):
+        net.gradient_checkpointing = True  # the generators that support it (ResNet)
+    if use_channels_last(config, device):
+        net = net.to(memory_format=torch.channels_last)
+    if config.compile:
+        net.compile()
+    return net
+
+
+def to_memory_format(batch: dict[str, Any], channels_last: bool) -> dict[str, Any]:
+    """The batch's image tensors (4-d) in the networks' memory format; other entries unchanged."""
+    if not channels_last:
+        return batch
+    return {
+        k: v.contiguous(memory_format=torch.channels_last) if isinstance(v, torch.Tensor) and v.dim() == 4 else v
+        for k, v in batch.items()
+    }
