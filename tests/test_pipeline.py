@@ -110,11 +110,11 @@ def test_a_failing_write_stops_the_run_with_the_path(tmp_path, model, monkeypatc
 
     real, calls = images.save_image, []
 
-    def disk_full_after_two(image, path, quality=95):
+    def disk_full_after_two(image, path, **options):
         calls.append(path)
         if len(calls) > 2:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(image, path, quality)
+        real(image, path, **options)
 
     monkeypatch.setattr(images, "save_image", disk_full_after_two)
     out = tmp_path / "out"
@@ -235,3 +235,22 @@ def test_convert_takes_a_reference_generator_file_saved_from_data_parallel(tmp_p
     got = np.asarray(Image.open(tmp_path / "out" / "x.png"), dtype=int)
     stored = np.asarray(tensor_to_image(io["output"][0]), dtype=int)  # what the reference code computed
     assert got.shape == stored.shape and np.abs(got - stored).mean() < 1.0  # the input was rounded to 8 bits
+
+
+def test_png_compression_changes_file_size_not_pixels(tmp_path, model):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i, scene in enumerate(make_domain_images(3, 64, seed=4)):
+        Image.fromarray(scene).save(inputs / f"{i}.png")
+    results = {}
+    for level in (0, 1, 9):
+        out = tmp_path / f"level{level}"
+        assert cli("convert", "--model", model, "--input", inputs, "--output", out, "--png-compression", level,
+                   "--device", "cpu").exit_code == 0  # fmt: skip
+        files = sorted(out.glob("*.png"))
+        results[level] = ([np.asarray(Image.open(p)) for p in files], sum(p.stat().st_size for p in files))
+    for level in (1, 9):
+        assert all(np.array_equal(a, b) for a, b in zip(results[0][0], results[level][0], strict=True))
+    assert results[0][1] > results[1][1] > results[9][1]  # stored, fast, smallest
+    refused = cli("convert", "--model", model, "--input", inputs, "--output", tmp_path / "x", "--png-compression", 10)
+    assert refused.exit_code == 2 and "--png-compression 10 must be between 0 and 9" in refused.output

@@ -81,6 +81,12 @@ _WORKERS = typer.Option(None, "--workers", help="Processes reading and decoding 
 _PRECISION = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (GPU only); fp32 is bit-exact.")
 _FORMAT = typer.Option("png", "--format", help="Output format: png, jpg or webp.")
 _QUALITY = typer.Option(95, "--quality", help="JPEG/WebP quality, 1-100.")
+_PNG_COMPRESSION = typer.Option(
+    1,
+    "--png-compression",
+    help="PNG zlib level, 0-9 (lossless at every level): 1 encodes ~3x faster than 6 (Pillow's default) for "
+    "files ~10% larger; 9 is the smallest and slowest.",
+)
 
 
 @app.command()
@@ -105,6 +111,7 @@ def convert(
     precision: str = _PRECISION,
     format: str = _FORMAT,
     quality: int = _QUALITY,
+    png_compression: int = _PNG_COMPRESSION,
     overwrite: bool = _OVERWRITE,
     device: str = _DEVICE,
 ) -> None:
@@ -133,6 +140,7 @@ def upscale(
     precision: str = _PRECISION,
     format: str = _FORMAT,
     quality: int = _QUALITY,
+    png_compression: int = _PNG_COMPRESSION,
     overwrite: bool = _OVERWRITE,
     device: str = _DEVICE,
 ) -> None:

@@ -138,10 +138,13 @@ def _too_large(name: str, pixels: int | None, limit: int, size: str = "") -> str
     )
 
 
-def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, quality: int = 95) -> None:
+def save_image(
+    image: Image.Image | np.ndarray, path: str | os.PathLike, quality: int = 95, png_compression: int | None = None
+) -> None:
     """Write atomically (a crash never leaves half a file); format from the suffix; parents created.
 
-    `quality` (1-100) applies to the lossy formats (JPEG, WebP).
+    `quality` (1-100) applies to the lossy formats (JPEG, WebP); `png_compression` (zlib level 0-9) to
+    PNG, None being Pillow's default (6).
     """
     if isinstance(image, np.ndarray):
         image = Image.fromarray(_as_uint8(image))
@@ -150,7 +153,10 @@ def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, quality
         image = _to_rgb(image)  # JPEG has no alpha channel
     try:
         with atomic_path(target) as tmp:
-            options = {"quality": quality} if target.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+            suffix = target.suffix.lower()
+            options: dict[str, int] = {"quality": quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
+            if suffix == ".png" and png_compression is not None:
+                options["compress_level"] = png_compression
             image.save(tmp, **options)
     except (ValueError, KeyError) as exc:  # Pillow's answer to an unknown suffix
         raise DataError(f"{target}: cannot save an image here ({_short(exc)})") from None

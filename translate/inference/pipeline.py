@@ -47,12 +47,15 @@ class ConvertOptions:
     workers: int | None = None  # None: one per core (at most 4), none for a handful of images
     format: str = "png"
     quality: int = 95
+    # zlib level of PNG results: 1 encodes 3x faster than Pillow's 6 for files ~10% larger (measured on
+    # photos, tools/bench_convert.py); encoding is most of a conversion's cost once the model is fast.
+    png_compression: int = 1
     size: int | None = None  # shorter side before converting; None: as the image is
     keep_size: bool = True  # with `size`: resize each result back to its input's size
     overwrite: bool = False
     tile: int | None = 512  # SR only: LR tiles of at most this many pixels (0/None: whole images)
     tile_overlap: int = 32
-    writers: int = 2
+    writers: int | None = None  # encoding threads; None: one per core not decoding, at least 2
 
     def validate(self) -> None:
         from translate.inference.tiling import check_tiling
@@ -67,8 +70,10 @@ class ConvertOptions:
             raise ConfigError(f"--quality {self.quality} must be between 1 and 100")
         if self.size is not None and self.size < 1:
             raise ConfigError(f"--size {self.size} must be a positive number of pixels")
-        if self.writers < 1:
+        if self.writers is not None and self.writers < 1:
             raise ConfigError(f"writers {self.writers} must be at least 1")
+        if not 0 <= self.png_compression <= 9:
+            raise ConfigError(f"--png-compression {self.png_compression} must be between 0 and 9")
         check_tiling(self.tile, self.tile_overlap)
 
     @property
@@ -224,6 +229,14 @@ def _auto_workers(jobs: int, batch_size: int) -> int:
     return min(4, cores)
 
 
+def _auto_writers(decoders: int) -> int:
+    """Encoding threads: one per core the decoders leave (PNG and JPEG encoders release the GIL), at
+    least 2. With 2 the pipeline was capped at ~90 images/s on a 16-core GPU machine (docs/BENCHMARKS.md).
+    Several processes on one machine (`accelerate launch`) share its cores."""
+    cores = (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(2, cores - decoders)
+
+
 # -- writing ----------------------------------------------------------------------------------------
 
 
@@ -250,7 +263,7 @@ class Writer:
         image = Image.fromarray(pixels)
         if size is not None and image.size != size:
             image = image.resize(size, Image.Resampling.BICUBIC)
-        save_image(image, target, quality=self.options.quality)
+        save_image(image, target, quality=self.options.quality, png_compression=self.options.png_compression)
 
     def _finish_oldest(self) -> None:
         future, target = self.pending.popleft()
@@ -346,7 +359,7 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
         pin_memory=translator.device.type == "cuda",
         generator=torch.Generator(),  # its own seed stream: the global one stays for the model (dropout)
     )
-    writer = Writer(options.writers, options)
+    writer = Writer(options.writers or _auto_writers(workers), options)
     done = len(report.failures)
     with TrainingProgress(len(jobs), done, show, max(1, len(jobs) // 10), "convert", "image") as progress:
         try:
