@@ -202,12 +202,24 @@ def run_setting(method: str, setting: str, args: argparse.Namespace, queue: mp.Q
         with FlopCounterMode(display=False) as counter:
             step(args.warmup + args.steps)
         flops = counter.get_total_flops()
+    profile = ""
+    if args.profile:  # where one step's time goes, by operator (self time: kernels, not their callers)
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as profiler
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
+        with profiler(activities=activities) as prof:
+            step(args.warmup + args.steps + 1)
+            _sync(device)
+        key = "self_cuda_time_total" if device.startswith("cuda") else "self_cpu_time_total"
+        profile = prof.key_averages().table(sort_by=key, row_limit=args.profile)
     memory = (
         torch.cuda.max_memory_allocated() / 2**20
         if device.startswith("cuda")
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     )
-    queue.put({"seconds": statistics.median(times), "flops": flops, "memory_mib": memory, "warmup": warmup_seconds})
+    queue.put({"seconds": statistics.median(times), "flops": flops, "memory_mib": memory, "warmup": warmup_seconds,
+               "profile": profile})  # fmt: skip
 
 
 def measure(method: str, setting: str, args: argparse.Namespace) -> dict:
@@ -251,6 +263,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="print each setting's top N operators")
     parser.add_argument("--force-bf16", action="store_true", help="time bf16 settings on a CPU without bf16 units")
     args = parser.parse_args()
     import torch
@@ -301,6 +314,9 @@ def main() -> None:
                 f"| {row['memory_mib']:.0f} |",
                 flush=True,
             )
+    for row in rows:
+        if row.get("profile"):
+            print(f"\n### {row['method']}, {row['setting']}: one step by operator\n{row['profile']}")
     if args.json:
         args.json.write_text(json.dumps({"peaks": {f"{k[0]}-{k[1]}": v for k, v in peaks.items()}, "rows": rows}))
 
