@@ -55,6 +55,9 @@ def run_training(config: TrainConfig) -> None:
             typer.echo(f"Samples:  {run.samples}/  (latest grid: {_latest(run.samples)})")
             typer.echo(f"Losses:   {run.plot}  ({run.log})")
             typer.echo(f"Models:   {models}/")
+            best = trainer.best_summary()
+            if best:
+                typer.echo(f"Best:     {best}")
 
 
 def _latest(folder: Path) -> Path | None:

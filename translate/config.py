@@ -8,6 +8,7 @@ the CLI reads it at start-up.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import types
@@ -30,6 +31,7 @@ D_NORM_CHOICES = (*NORM_CHOICES, "spectral")
 INIT_CHOICES = ("normal", "xavier", "kaiming", "orthogonal", "default")
 SR_SKIP_CHOICES = ("bicubic", "none")
 ON_OFF_AUTO = ("auto", "on", "off")
+REPORT_TO_CHOICES = ("auto", "tensorboard", "wandb", "all", "none")
 
 
 # The options that decide the networks' shapes: a resumed run must keep them (its checkpoint fits no other).
@@ -102,10 +104,34 @@ class TrainConfig:
         "torch.compile the networks: faster steps after a compilation of a minute or more at the start "
         "(docs/BENCHMARKS.md). The same maths; checkpoints and models are unchanged.",
     )
+    eval_every: int | None = option(
+        None,
+        "Score the model on --eval-a/--eval-b every N steps and at the end, appending to RUN/metrics.jsonl; the "
+        "best so far is kept in RUN/models/best. With the folders but no N: once, at the end.",
+    )
+    eval_a: str | None = option(
+        None,
+        "Held-out input images for --eval-every. Named like --eval-b's (same relative path, any extension): "
+        "scored pair by pair (L1, PSNR, SSIM); else as a set: FID/KID with the Inception weights cached, without "
+        "them a colour-histogram proxy (proxy_color_hist_l1, not FID). Not used by super-resolution.",
+    )
+    eval_b: str | None = option(
+        None,
+        "Held-out target images for --eval-every (super-resolution: HR images, LR made by bicubic downscaling; "
+        "scored by Y-PSNR/SSIM next to bicubic).",
+    )
+    report_to: str = option(
+        "auto",
+        "Experiment trackers for losses, eval metrics and sample grids: tensorboard (RUN/tensorboard/), wandb, "
+        "all (both), none; auto = tensorboard when the tensorboard package is installed, else none.",
+        REPORT_TO_CHOICES,
+    )
 
     default_epochs = 200  # the papers' 100 + 100 decay epochs, when neither --steps nor --epochs is given
     # What runs saved before an option existed had, where that differs from today's default.
     legacy_settings: ClassVar[dict[str, Any]] = {}
+    # The held-out folders that evaluation while training needs (super-resolution: HR images only).
+    eval_folders: ClassVar[tuple[str, ...]] = ("eval_a", "eval_b")
 
     @property
     def method(self) -> str:
@@ -139,6 +165,25 @@ class TrainConfig:
             raise ConfigError(f"--out {out} is a file; a run needs a folder")
         if self.resume and (out / "config.yaml").is_file():
             self.check_resume(read_settings(out / "config.yaml"), out / "config.yaml")
+        self.check_evaluation()
+
+    def check_evaluation(self) -> None:
+        """--eval-every, --eval-a/--eval-b and --report-to: folders that exist, and the ones the method needs."""
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ConfigError("--eval-every must be at least 1")
+        for name in ("eval_a", "eval_b"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).expanduser().is_dir():
+                raise ConfigError(f"--{name.replace('_', '-')} {value} is not a folder")
+        given = [name for name in ("eval_a", "eval_b") if getattr(self, name) is not None]
+        missing = [name for name in self.eval_folders if getattr(self, name) is None]
+        if (given or self.eval_every is not None) and missing:
+            asking = f"--{given[0].replace('_', '-')}" if given else "--eval-every"
+            needed = " and ".join(f"--{name.replace('_', '-')} DIR" for name in self.eval_folders)
+            raise ConfigError(f"{asking} needs held-out images for evaluation: {needed}")
+        for tracker in ("tensorboard", "wandb"):
+            if self.report_to in (tracker, "all") and importlib.util.find_spec(tracker) is None:
+                raise ConfigError(f"--report-to {self.report_to} needs the {tracker} package: pip install {tracker}")
 
     def check_resume(self, saved: dict[str, Any], where: Path) -> None:
         """A resumed run must build the networks its checkpoint holds: refuse changed architecture options."""
@@ -359,8 +404,14 @@ class SRConfig(TrainConfig):
         0.5, "Fraction of training after which the learning rate drops to a tenth (paper: 1e-4, then 1e-5)."
     )
     legacy_settings = {"sr_skip": "none"}  # noqa: RUF012 - runs from before --sr-skip had the paper's network
+    eval_folders = ("eval_b",)
 
     def validate(self) -> None:
+        if self.eval_a is not None:
+            raise ConfigError(
+                "--eval-a is not used by super-resolution: the LR images are made from --eval-b's HR images "
+                "by bicubic downscaling"
+            )
         super().validate()
         if self.scale not in SR_SCALES:
             raise ConfigError(f"--scale {self.scale} is not supported: choose 2, 4 or 8")

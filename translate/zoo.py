@@ -47,9 +47,11 @@ def find_model_folder(path: Path, direction: str | None = None) -> Path:
         return path
     models = path / "models"
     if models.is_dir():
-        available = sorted(p.name for p in models.iterdir() if (p / CONFIG).is_file())
+        # models/best (evaluation while training) is picked by its own path, never in place of the final model
+        available = sorted(p.name for p in models.iterdir() if p.name != "best" and (p / CONFIG).is_file())
         if not available:
-            raise ConfigError(f"run {path} has no exported model yet (it exports when training finishes)")
+            best = f"; the best evaluated so far is in {models / 'best'}" if (models / "best").is_dir() else ""
+            raise ConfigError(f"run {path} has no exported model yet (it exports when training finishes){best}")
         if direction is None:
             if len(available) == 1:
                 return models / available[0]

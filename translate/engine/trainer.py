@@ -43,12 +43,14 @@ from translate.engine.checkpoint import (
     remove_partial_writes,
     save_checkpoint,
 )
+from translate.engine.evaluation import BEST, METRICS_FILE, Evaluator, build_scorer, evaluation_due
 from translate.engine.finetune import init_networks
 from translate.engine.hardware import bf16_cpu_warning
 from translate.engine.progress import TrainingProgress
 from translate.engine.runlock import LOCK_FILES, RunLock
 from translate.engine.speed import prepare_for_speed, to_memory_format, use_channels_last
-from translate.errors import ConfigError, DivergedError, RunStopped, WriteError
+from translate.engine.trackers import Trackers, tensorboard_dir, tracker_names
+from translate.errors import ConfigError, DataError, DivergedError, RunStopped, TranslateError, WriteError
 from translate.methods.base import Losses, Method
 
 
@@ -59,6 +61,7 @@ class RunFolder:
         self.root = root
         self.config = root / "config.yaml"
         self.log = root / "log.jsonl"
+        self.metrics = root / METRICS_FILE
         self.plot = root / "losses.png"
         self.samples = root / "samples"
         self.checkpoints = root / "checkpoints"
@@ -290,9 +293,12 @@ class Trainer:
         if config.mixed_precision == "fp16" and not torch.cuda.is_available():
             raise ConfigError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
         self.resuming = self._check_run_folder()
+        trackers = tracker_names(config.report_to)
         self.accelerator = Accelerator(
             mixed_precision=config.mixed_precision,
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+            log_with=trackers or None,
+            project_dir=str(tensorboard_dir(self.run.root)) if trackers else None,
         )
         self.lock = RunLock(self.run.root)
         self._take_lock()
@@ -346,6 +352,23 @@ class Trainer:
         # With fp16 the grad scaler already skips non-finite steps, and must see them to lower its scale.
         skip = config.on_nan == "skip" and self.accelerator.scaler is None
         self._guard = SkipGuard(self.method) if skip else None
+        self.trackers = Trackers(self.accelerator, self._warn)
+        self.evaluator = self._build_evaluator()
+
+    def _build_evaluator(self) -> Evaluator | None:
+        """The main process's evaluator, its held-out folders checked now rather than at the first evaluation."""
+        evaluator, failure = None, None
+        if self.accelerator.is_main_process:
+            try:
+                scorer = build_scorer(self.config, str(self.accelerator.device))
+            except TranslateError as exc:
+                failure = exc
+            else:
+                evaluator = Evaluator(scorer, self.run.metrics, self.run.models / BEST) if scorer else None
+        error = from_main(self.accelerator, str(failure) if failure else None)
+        if error:
+            raise failure or DataError(error)
+        return evaluator
 
     def _check_run_folder(self) -> bool:
         """Refuse a folder this run must not write into; True if there is a checkpoint to resume from."""
@@ -394,13 +417,19 @@ class Trainer:
             return self._fit()
         finally:
             self._stop.uninstall()
+            self.trackers.finish()
             self.lock.release()
+
+    def best_summary(self) -> str | None:
+        """Where the best evaluated model is, for the end of the run (main process; None without evaluation)."""
+        return self.evaluator.summary() if self.evaluator is not None else None
 
     def _fit(self) -> Path:
         acc, run = self.accelerator, self.run
         self._write_or_fail(run.config, lambda: save_settings(self.config, run.config))
         if self.config.resume:
             self._resume()
+        self.trackers.start(self.config, run.root, self.step)
         self._samples = _sample_batch(self.dataset, 4, acc.device)
         try:
             signum = self._loop()
@@ -432,6 +461,9 @@ class Trainer:
             self.saved_step = self.step
             self.method.load_extra_state(extra)
         self._write_or_fail(run.log, lambda: _truncate_log(run.log, self.step))
+        self._write_or_fail(run.metrics, lambda: _truncate_log(run.metrics, self.step))
+        if self.evaluator is not None:
+            self.evaluator.recover()
         if loaded is not None:
             acc.print(f"Resumed {run.root} at step {self.step} from {path.name}")
 
@@ -489,11 +521,14 @@ class Trainer:
             if skipped:
                 self._warn(f"--on-nan skip: dropped the update of {skipped} batch(es) up to step {self.step}")
             self._log(epoch, means, skipped)
+            self.trackers.values("loss", means, self.step)
             progress.update(self.step, means)
         else:
             progress.update(self.step)
         if self.step % config.sample_every == 0:
             self._save_samples()
+        if evaluation_due(config, self.step, self.total_steps):  # before the checkpoint: a crash between
+            self._evaluate()  # the two replays this evaluation after the resume
         if self.step % config.save_every == 0:
             self._checkpoint()
 
@@ -512,6 +547,19 @@ class Trainer:
             f"loss {name}{also} was {value} at step {step}: training stopped and nothing after it was saved ({kept}); "
             "lower --lr, or continue with --resume --on-nan skip to drop such batches"
         )
+
+    def _evaluate(self) -> None:
+        """Collective: the main process scores the model, logs it and keeps the best (engine/evaluation.py);
+        a failed write of the best model stops the run on every process, as a failed export does."""
+        self._check_finite()  # poisoned weights are neither scored nor kept
+        error = None
+        if self.evaluator is not None:
+            values, error = self.evaluator.run(self.step, self.method.exports(), self.accelerator.device, self._warn)
+            if values:
+                self.trackers.values("eval", values, self.step)
+        error = first_error(self.accelerator, error)
+        if error:
+            raise WriteError(error)
 
     def _stop_here(self, signum: int) -> None:
         name = signal.Signals(signum).name
@@ -598,6 +646,7 @@ class Trainer:
                 write()
             except OSError as exc:
                 self._warn(f"could not write the {what} {path}: {exc.strerror or exc}; training goes on")
+        self.trackers.grid(grid, self.step)
 
     def _export(self) -> Path:
         from translate.zoo import save_model
