@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
@@ -159,6 +161,9 @@ def test_batched_passes_only_where_norm_layers_see_one_image_at_a_time():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not (shutil.which("g++") or shutil.which("clang++")), reason="torch.compile on a CPU needs a C++ compiler"
+)
 def test_compiled_step_gives_the_losses_of_the_eager_step():
     """torch.compile on CPU (a C compiler builds the kernels: about two minutes, hence slow)."""
     plain = _losses("cyclegan", "cpu", steps=2, compile=False)
