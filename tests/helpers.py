@@ -25,3 +25,10 @@ def write_domain(
 def cli(*args: str | Path):
     """Run the CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
     return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def day_and_night(root: Path) -> tuple[Path, Path]:
+    """Two domains of 4 generated 32 px scenes, B the night version of other scenes than A's."""
+    from translate.data.demo import day_to_night
+
+    return write_domain(root / "a", 4, 32, seed=1), write_domain(root / "b", 4, 32, seed=2, mapping=day_to_night)

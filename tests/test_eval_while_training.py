@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from tests.helpers import cli, write_domain
 from translate.config import CycleGANConfig
@@ -24,14 +23,7 @@ TINY = (
 )  # fmt: skip
 SR = ("--scale", "2", "--hr-size", "24", "--blocks", "1", "--width", "8", "--batch-size", "2", "--workers", "0")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny networks run no faster on two threads, and far slower when the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

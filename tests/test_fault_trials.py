@@ -24,11 +24,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.helpers import cli, write_domain
-from translate.data.demo import day_to_night
+from tests.helpers import cli, day_and_night
 from translate.engine.checkpoint import TMP_SUFFIX, checkpoint_name, list_checkpoints, verify_checkpoint
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 TRIALS = 12
 SAVE_EVERY = 2
@@ -39,19 +38,9 @@ TINY = (
 ENV = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny networks run no faster on two threads, and far slower when the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def domains(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("domains")
-    return write_domain(root / "a", 4, 32, seed=1), write_domain(root / "b", 4, 32, seed=2, mapping=day_to_night)
+    return day_and_night(tmp_path_factory.mktemp("domains"))
 
 
 def logged_steps(run: Path) -> list[int]:

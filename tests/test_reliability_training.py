@@ -24,8 +24,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.helpers import cli, write_domain
-from translate.data.demo import day_to_night
+from tests.helpers import cli, day_and_night
 from translate.engine.checkpoint import MARKER, checkpoint_name, list_checkpoints, verify_checkpoint
 from translate.engine.runlock import HOLDER_FILE, RunLock
 
@@ -34,20 +33,12 @@ TINY = (
     "--batch-size", "2", "--workers", "0", "--log-every", "1", "--sample-every", "1000", "--decay-from", "1.0",
 )  # fmt: skip
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny networks run no faster on two threads, and far slower when the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def domains(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("domains")
-    return write_domain(root / "a", 4, 32, seed=1), write_domain(root / "b", 4, 32, seed=2, mapping=day_to_night)
+    return day_and_night(tmp_path_factory.mktemp("domains"))
 
 
 @pytest.fixture(scope="module")
