@@ -32,3 +32,12 @@ def day_and_night(root: Path) -> tuple[Path, Path]:
     from translate.data.demo import day_to_night
 
     return write_domain(root / "a", 4, 32, seed=1), write_domain(root / "b", 4, 32, seed=2, mapping=day_to_night)
+
+
+def one_line_error(result) -> str:
+    """The one line a usage error prints (exit code 2, "Error: ...", no traceback)."""
+    assert result.exit_code == 2, result.output + (result.stderr or "")
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    return lines[0]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import cli, write_domain
+from tests.helpers import cli, one_line_error, write_domain
 from translate.config import CycleGANConfig
 from translate.data.demo import day_to_night
 from translate.engine import evaluation
@@ -62,14 +62,6 @@ def records(run: Path) -> list[dict]:
 
 def spec(folder: Path) -> dict:
     return json.loads((folder / "config.json").read_text())
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output + (result.stderr or "")
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert "Traceback" not in result.output + result.stderr
-    return lines[0]
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.helpers import cli, day_and_night
+from tests.helpers import cli, day_and_night, one_line_error
 from translate.engine.checkpoint import MARKER, checkpoint_name, list_checkpoints, verify_checkpoint
 from translate.engine.runlock import HOLDER_FILE, RunLock
 
@@ -62,14 +62,6 @@ def train(domains, out: Path, *extra: str):
 
 def logged_steps(run: Path) -> list[int]:
     return [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output + (result.stderr or "")
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert "Traceback" not in result.output + result.stderr
-    return lines[0]
 
 
 # -- 1. completeness marker and fallback ------------------------------------------------------------

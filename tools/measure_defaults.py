@@ -122,21 +122,27 @@ def l1(a: torch.Tensor, b: torch.Tensor) -> float:
 # -- pix2pix inference mode -----------------------------------------------------------------------
 
 
-def pix2pix_modes(seed: int, batch_size: int, steps: int, ngf: int) -> list[dict[str, Any]]:
-    """Train pix2pix on paired day -> night, then score the three ways of running its generator."""
+def train_pix2pix_day_night(tmp: Path, **settings: Any):
+    """pix2pix (ResNet-6 at SIZE px) on 64 paired day -> night scenes written into `tmp`; the Trainer."""
     from translate.config import Pix2PixConfig
-    from translate.inference.converter import make_batch_translator
     from translate.methods.pix2pix import Pix2Pix
 
     scenes = make_domain_images(64, SIZE, seed=1)
+    a = write_images(scenes, tmp / "A")
+    b = write_images([day_to_night(s) for s in scenes], tmp / "B")
+    return train(
+        Pix2PixConfig, Pix2Pix, a=str(a), b=str(b), out=tmp / "run", size=SIZE, load_size=SIZE, generator="resnet6",
+        **settings,
+    )  # fmt: skip
+
+
+def pix2pix_modes(seed: int, batch_size: int, steps: int, ngf: int) -> list[dict[str, Any]]:
+    """Train pix2pix on paired day -> night, then score the three ways of running its generator."""
+    from translate.inference.converter import make_batch_translator
+
     x, y = held_out(32, SIZE, day_to_night)
     with fresh_run() as tmp:
-        a = write_images(scenes, tmp / "A")
-        b = write_images([day_to_night(s) for s in scenes], tmp / "B")
-        trainer = train(
-            Pix2PixConfig, Pix2Pix, a=str(a), b=str(b), out=tmp / "run", size=SIZE, load_size=SIZE,
-            generator="resnet6", ngf=ngf, ndf=ngf, batch_size=batch_size, steps=steps, seed=seed,
-        )  # fmt: skip
+        trainer = train_pix2pix_day_night(tmp, ngf=ngf, ndf=ngf, batch_size=batch_size, steps=steps, seed=seed)
         g = trainer.method.unwrap(trainer.method.g)
         spec = {"generator": {"name": "resnet6"}}
         identity = l1(x, y)
@@ -234,19 +240,11 @@ def init_cyclegan(seed: int, init_type: str, steps: int) -> dict[str, Any]:
 
 
 def init_pix2pix(seed: int, init_type: str, steps: int) -> dict[str, Any]:
-    from translate.config import Pix2PixConfig
     from translate.inference.converter import make_batch_translator
-    from translate.methods.pix2pix import Pix2Pix
 
-    scenes = make_domain_images(64, SIZE, seed=1)
     x, y = held_out(32, SIZE, day_to_night)
     with fresh_run() as tmp:
-        a = write_images(scenes, tmp / "A")
-        b = write_images([day_to_night(s) for s in scenes], tmp / "B")
-        trainer = train(
-            Pix2PixConfig, Pix2Pix, a=str(a), b=str(b), out=tmp / "run", size=SIZE, load_size=SIZE,
-            generator="resnet6", ngf=8, ndf=8, batch_size=1, steps=steps, seed=seed, init_type=init_type,
-        )  # fmt: skip
+        trainer = train_pix2pix_day_night(tmp, ngf=8, ndf=8, batch_size=1, steps=steps, seed=seed, init_type=init_type)
         spec = trainer.method.exports()["a2b"][1]
         g = trainer.method.unwrap(trainer.method.g).eval()
         torch.manual_seed(seed)
