@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +105,7 @@ def test_bad_files_are_listed_with_their_reason_and_the_exit_code_says_so(tmp_pa
 def test_a_failing_write_stops_the_run_with_the_path(tmp_path, model, monkeypatch):
     inputs = tmp_path / "in"
     inputs.mkdir()
-    for i, scene in enumerate(make_domain_images(6, 32, seed=1)):
+    for i, scene in enumerate(make_domain_images(12, 32, seed=1)):  # more than the decoder runs ahead
         Image.fromarray(scene).save(inputs / f"{i}.png")
     import translate.data.images as images
 
@@ -122,10 +123,34 @@ def test_a_failing_write_stops_the_run_with_the_path(tmp_path, model, monkeypatc
         convert_folder(model, inputs, out, device="cpu", batch_size=1, workers=0)
     assert len(list(out.glob("*.png"))) == 2  # what was written is whole; nothing else is marked done
     assert not list(out.glob(".*"))  # no temporary files left
+    assert not [t for t in threading.enumerate() if t.name.startswith(("translate-decoder", "translate-writer"))]
 
     result = cli("convert", "--model", model, "--input", inputs, "--output", tmp_path / "out2", "--device", "cpu")
     assert result.exit_code == 2 and "No space left on device" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_decoding_bug_stops_the_run_and_its_threads(tmp_path, model, monkeypatch):
+    """Not a bad file (those are listed) but a bug: it surfaces, and no decoder thread is left running."""
+    from translate.inference.pipeline import BatchDecoder
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i, scene in enumerate(make_domain_images(12, 32, seed=1)):
+        Image.fromarray(scene).save(inputs / f"{i:02d}.png")
+    real, calls = BatchDecoder._decode, []
+
+    def broken_after_five(self, index):
+        calls.append(index)
+        if len(calls) > 5:
+            raise RuntimeError("decoder bug")
+        return real(self, index)
+
+    monkeypatch.setattr(BatchDecoder, "_decode", broken_after_five)
+    with pytest.raises(RuntimeError, match="decoder bug"):
+        convert_folder(model, inputs, tmp_path / "out", device="cpu", batch_size=2, workers=0)
+    assert not [t for t in threading.enumerate() if t.name.startswith(("translate-decoder", "translate-writer"))]
+    assert 0 < len(list((tmp_path / "out").glob("*.png"))) <= 5
 
 
 def test_output_format_quality_and_size_options(tmp_path, model):
@@ -243,14 +268,15 @@ def test_png_compression_changes_file_size_not_pixels(tmp_path, model):
     for i, scene in enumerate(make_domain_images(3, 64, seed=4)):
         Image.fromarray(scene).save(inputs / f"{i}.png")
     results = {}
-    for level in (0, 1, 9):
+    for level in ("0", "1", "9", "fast"):
         out = tmp_path / f"level{level}"
         assert cli("convert", "--model", model, "--input", inputs, "--output", out, "--png-compression", level,
                    "--device", "cpu").exit_code == 0  # fmt: skip
         files = sorted(out.glob("*.png"))
         results[level] = ([np.asarray(Image.open(p)) for p in files], sum(p.stat().st_size for p in files))
-    for level in (1, 9):
-        assert all(np.array_equal(a, b) for a, b in zip(results[0][0], results[level][0], strict=True))
-    assert results[0][1] > results[1][1] > results[9][1]  # stored, fast, smallest
+    for level in ("1", "9", "fast"):
+        assert all(np.array_equal(a, b) for a, b in zip(results["0"][0], results[level][0], strict=True))
+    assert results["0"][1] > results["1"][1] > results["9"][1]  # stored, fast, smallest
+    assert results["fast"][1] < results["0"][1]  # compressed
     refused = cli("convert", "--model", model, "--input", inputs, "--output", tmp_path / "x", "--png-compression", 10)
-    assert refused.exit_code == 2 and "--png-compression 10 must be between 0 and 9" in refused.output
+    assert refused.exit_code == 2 and "--png-compression 10: choose fast or a zlib level 0-9" in refused.output

