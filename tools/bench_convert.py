@@ -4,7 +4,9 @@
 (b) serial: `converter.serial_convert`, one image after the other in one process (the reference path),
     with PNG at Pillow's default level 6 as it was written before the pipeline, and again with the
     pipeline's PNG setting ("fast"), so that the gain of the pipeline's overlap shows on its own;
-(c) pipeline: `translate convert`'s batched pipeline (decode workers, batches, writer threads).
+(c) pipeline: `translate convert`'s batched pipeline (decode workers, batches, writer threads);
+and the pipeline's machinery alone: an identity network, encoding and writing left out (the cap that
+reading, decoding and moving batches put on any model and device).
 
 Each is run with a near-free generator (U-Net-256, ngf 1: so that reading, decoding, encoding and
 writing are what counts), a small one (ResNet-6, ngf 2, which on a CPU costs as much as encoding)
@@ -93,6 +95,22 @@ def bench(name: str, spec: dict, inputs: Path, work: Path, args) -> dict[str, fl
     return rates
 
 
+def machinery(inputs: Path, work: Path, args) -> float:
+    """The pipeline with an identity network and encoding/writing left out: images/s that reading,
+    decoding, handing batches over and moving pixels to and from the device allow, whatever the model."""
+    from translate.inference import pipeline
+
+    spec = {"method": "cyclegan", "generator": {"name": "unet256"}, "size": args.size}  # 256: no padding
+    translator = Translator(torch.nn.Identity(), spec, torch.device(args.device), args.precision)
+    options = pipeline.ConvertOptions(batch_size=args.batch_size, workers=args.workers)
+    real_write = pipeline.Writer._write
+    pipeline.Writer._write = lambda self, pixels, target, size: None
+    try:
+        return timed(lambda: pipeline.convert(translator, inputs, work / "machinery", options).converted)
+    finally:
+        pipeline.Writer._write = real_write
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200, help="images for the near-free generator")
@@ -120,6 +138,7 @@ def main() -> None:
             spec = {"method": "cyclegan", "generator": generator | {"norm": "instance"}, "size": args.size}
             rates = bench(name, spec, inputs, work, args)
             rows.append((name, count, rates))
+        cap = machinery(work / f"in-{args.count}", work, args)
         where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
         print(f"\n{where}, {args.size}x{args.size} JPEG in, PNG out, batch {args.batch_size}, {args.precision}")
         print(
@@ -133,6 +152,7 @@ def main() -> None:
                 f"| {r['pipeline']:.1f} | {r['pipeline'] / r['serial']:.2f}x | {r['pipeline'] / r['serial-fast']:.2f}x "
                 f"| {r['pipeline'] / r['bare']:.2f} |"
             )
+        print(f"\nPipeline machinery alone (identity network, no encoding or writing): {cap:.0f} images/s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
