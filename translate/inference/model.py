@@ -34,10 +34,38 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def to_uint8(batch: torch.Tensor) -> np.ndarray:
-    """NCHW in [-1, 1] -> NHWC uint8, with the arithmetic of `images.tensor_to_image` (bit for bit)."""
+def quantize(batch: torch.Tensor) -> torch.Tensor:
+    """NCHW in [-1, 1] -> NHWC uint8 on the same device, with the arithmetic of `images.tensor_to_image`
+    (bit for bit)."""
     pixels = batch.float().clamp(-1.0, 1.0).add_(1.0).mul_(127.5).round_().to(torch.uint8)  # in place: 2x faster
-    return pixels.permute(0, 2, 3, 1).cpu().numpy()
+    return pixels.permute(0, 2, 3, 1)
+
+
+def to_uint8(batch: torch.Tensor) -> np.ndarray:
+    """NCHW in [-1, 1] -> NHWC uint8 pixels on the host."""
+    return quantize(batch).cpu().numpy()
+
+
+class Fetch:
+    """A batch's results on their way to the host; `get()` waits for them. From a GPU the copy is
+    asynchronous, so the device computes the next batch while the host hands these to the writers."""
+
+    def __init__(self, pixels: torch.Tensor | np.ndarray) -> None:
+        self._event: torch.cuda.Event | None = None
+        if isinstance(pixels, np.ndarray) or pixels.device.type != "cuda":
+            self._host = pixels if isinstance(pixels, np.ndarray) else pixels.cpu().numpy()
+            return
+        # NHWC made whole on the device: the writers' images then need no copy under the GIL.
+        self._pinned = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True)
+        self._pinned.copy_(pixels.contiguous(), non_blocking=True)
+        self._event = torch.cuda.Event()
+        self._event.record()
+
+    def get(self) -> np.ndarray:
+        if self._event is not None:
+            self._event.synchronize()
+            self._host, self._event = self._pinned.numpy(), None
+        return self._host
 
 
 class Translator:
@@ -92,27 +120,36 @@ class Translator:
 
     def run_batch(self, batch: torch.Tensor) -> np.ndarray:
         """NCHW float in [-1, 1], all of one size -> NHWC uint8 results (SR: `scale` times larger)."""
+        return self.start_batch(batch).get()
+
+    def start_batch(self, batch: torch.Tensor) -> Fetch:
+        """`run_batch` whose results are fetched later (see `Fetch`)."""
         x = batch.to(self.device, non_blocking=True)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             if self._translate is not None:
-                return to_uint8(self._translate(x))
+                return Fetch(quantize(self._translate(x)))
             check_tiling(self.tile, self.tile_overlap)
             if self.tile and max(x.shape[-2:]) > self.tile:  # large photos: tile by tile, one by one
-                return np.stack([upscale_image(self.net, i, self.scale, self.tile, self.tile_overlap) for i in x])
-            return to_uint8(self.net(x))
+                tiled = [upscale_image(self.net, image, self.scale, self.tile, self.tile_overlap) for image in x]
+                return Fetch(np.stack(tiled))
+            return Fetch(quantize(self.net(x)))
 
     def run_pixels(self, pixels: torch.Tensor) -> np.ndarray:
-        """NHWC uint8 (as decoded) -> NHWC uint8 results. Scaling to [-1, 1] happens on the device: 8-bit
-        pixels are a quarter of float32's bytes to move between processes and to a GPU."""
+        """NHWC uint8 (as decoded) -> NHWC uint8 results."""
+        return self.start_pixels(pixels).get()
+
+    def start_pixels(self, pixels: torch.Tensor) -> Fetch:
+        """`run_pixels` whose results are fetched later (see `Fetch`). Scaling to [-1, 1] happens on the
+        device: 8-bit pixels are a quarter of float32's bytes to move between processes and to a GPU."""
         n, h, w, c = pixels.shape
         # NHWC on a GPU (cuDNN's fast layout), NCHW on a CPU; filled by one copy, then scaled in place
         # (6x faster on a CPU than float arithmetic on the permuted view).
         layout = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         x = torch.empty(n, c, h, w, device=self.device, memory_format=layout)
         x.copy_(pixels.to(self.device, non_blocking=True).permute(0, 3, 1, 2))
-        return self.run_batch(x.sub_(127.5).mul_(1 / 127.5))  # `images.image_to_tensor`'s float32 arithmetic
+        return self.start_batch(x.sub_(127.5).mul_(1 / 127.5))  # `images.image_to_tensor`'s float32 arithmetic
 
     def __call__(self, images: Image.Image | list[Image.Image]) -> Image.Image | list[Image.Image]:
         """Translate one PIL image or a list (any modes and sizes; results are RGB)."""

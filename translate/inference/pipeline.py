@@ -35,7 +35,7 @@ from translate.inference.core_split import CoreSplit
 if TYPE_CHECKING:
     import torch
 
-    from translate.inference.model import Translator
+    from translate.inference.model import Fetch, Translator
 
 FORMATS = ("png", "jpg", "webp")
 FAILURES_FILE = "failures.json"
@@ -409,17 +409,26 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
     writer = Writer(options.writers or _auto_writers(workers), options)
     split = CoreSplit() if translator.device.type == "cpu" else None
     done = len(report.failures)
+
+    def write(started: list[tuple[list[int], Fetch]]) -> None:
+        for indices, results in started:
+            for index, result in zip(indices, results.get(), strict=True):
+                writer.submit(result, jobs[index].target, originals[index] if restore else None)
+
+    previous: list[tuple[list[int], Fetch]] = []
     with TrainingProgress(len(jobs), done, show, max(1, len(jobs) // 10), "convert", "image") as progress:
         try:
             for decoded in loader:
                 report.failures += [(str(jobs[index].source), reason) for index, reason in decoded.errors]
-                for indices, pixels in decoded.groups:
-                    for index, result in zip(indices, translator.run_pixels(pixels), strict=True):
-                        writer.submit(result, jobs[index].target, originals[index] if restore else None)
+                # This batch starts before the previous one is written out: a GPU is never left idle.
+                started = [(indices, translator.start_pixels(pixels)) for indices, pixels in decoded.groups]
+                write(previous)
+                previous = started
                 if split is not None:
                     split.after_batch(len(decoded))
                 done += len(decoded)
                 progress.update(done)
+            write(previous)
         finally:
             loader.close()  # stops the decoders before the writes are awaited
             writer.close()
