@@ -21,9 +21,12 @@ run are the figures to report.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +83,56 @@ def timed(run) -> float:
     return count / (time.perf_counter() - start)
 
 
+@contextlib.contextmanager
+def breakdown(images: int) -> Iterator[None]:
+    """Print where the pipeline's time went, per image: the main thread waiting for decoded batches,
+    starting the network, waiting for its results, handing them to the writers (waiting when they are
+    behind), and the writer threads' CPU time. For finding the cap on a machine with many cores."""
+    from translate.inference import model, pipeline
+
+    spent: Counter[str] = Counter()
+    originals = {
+        (pipeline, "_decoded_batches"): pipeline._decoded_batches,
+        (model.Translator, "start_pixels"): model.Translator.start_pixels,
+        (model.Fetch, "get"): model.Fetch.get,
+        (pipeline.Writer, "submit"): pipeline.Writer.submit,
+        (pipeline.Writer, "_write"): pipeline.Writer._write,
+    }
+
+    def timed_call(key, function, clock=time.perf_counter):
+        def wrapper(*args, **kwargs):
+            start = clock()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[key] += clock() - start
+
+        return wrapper
+
+    def timed_batches(*args, **kwargs):
+        batches = originals[(pipeline, "_decoded_batches")](*args, **kwargs)
+        while True:
+            start = time.perf_counter()
+            batch = next(batches, None)
+            spent["main: waiting for decoded batches"] += time.perf_counter() - start
+            if batch is None:
+                return
+            yield batch
+
+    pipeline._decoded_batches = timed_batches
+    model.Translator.start_pixels = timed_call("main: starting the network", model.Translator.start_pixels)
+    model.Fetch.get = timed_call("main: waiting for results", model.Fetch.get)
+    pipeline.Writer.submit = timed_call("main: handing to writers", pipeline.Writer.submit)
+    pipeline.Writer._write = timed_call("writers: CPU encoding + writing", pipeline.Writer._write, time.thread_time)
+    try:
+        yield
+    finally:
+        for (owner, name), function in originals.items():
+            setattr(owner, name, function)
+        for key, seconds in sorted(spent.items()):
+            print(f"    {key}: {1000 * seconds / images:.2f} ms per image")
+
+
 def bench(name: str, spec: dict, inputs: Path, work: Path, args) -> dict[str, float]:
     tag = name.split()[0]  # folder names
     model = work / f"model-{tag}"
@@ -91,7 +144,11 @@ def bench(name: str, spec: dict, inputs: Path, work: Path, args) -> dict[str, fl
     rates["serial-fast"] = timed(lambda: serial_convert(model, inputs, work / f"serial-fast-{tag}", **fast))
     out = work / f"pipeline-{tag}"
     options = {"batch_size": args.batch_size, "workers": args.workers, "precision": precision}
-    rates["pipeline"] = timed(lambda: convert_folder(model, inputs, out, device=device, **options).converted)
+    count = len(list(inputs.glob("*.jpg")))
+    with breakdown(count) if args.breakdown else contextlib.nullcontext():
+        if args.breakdown:
+            print(f"{name}, pipeline:")
+        rates["pipeline"] = timed(lambda: convert_folder(model, inputs, out, device=device, **options).converted)
     return rates
 
 
@@ -120,6 +177,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--device", default="auto", help="auto: a GPU when there is one")
     parser.add_argument("--precision", default="fp32", help="of the bare net and the pipeline (the serial path: fp32)")
+    parser.add_argument("--breakdown", action="store_true", help="print where each pipeline run spent its time")
     args = parser.parse_args()
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"

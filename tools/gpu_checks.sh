@@ -21,7 +21,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 $PY -c "import torch, accelerate; print('torch', torch.__version__, 'accelerate', accelerate.__version__)" | tee -a "$log"
 
 bench="$PY tools/bench.py --steps 10 --warmup 3"
-convert="$PY tools/bench_convert.py --count 600 --real-count 400 --batch-size 16"
+convert="$PY tools/bench_convert.py --count 600 --real-count 400 --batch-size 16 --breakdown"
 step 200 bench-convert-bf16 $convert --precision bf16
 step 200 bench-convert-fp32 $convert
 step 150 gpu-tests $PY -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_speed_switches.py
