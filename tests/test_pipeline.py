@@ -75,6 +75,33 @@ def test_pipeline_equals_the_one_at_a_time_path(tmp_path, model, workers):
         assert difference.max() <= 1 and (difference > 0).mean() < 0.005, name
 
 
+def test_single_image_mode_of_the_cpu_trial_gives_the_one_at_a_time_bits(tmp_path, model, monkeypatch):
+    from translate.inference import pipeline
+    from translate.inference.cpu_trial import CpuTrial, Setting
+    from translate.inference.model import Translator
+
+    class SingleImages(CpuTrial):  # what the trial keeps for a network that runs faster that way
+        def __init__(self) -> None:
+            super().__init__()
+            self.chosen = self.setting = Setting(self.cores, whole_batches=False)
+
+    seen: list[int] = []
+    real_start = Translator.start_pixels
+
+    def counted(self, pixels):
+        seen.append(len(pixels))
+        return real_start(self, pixels)
+
+    monkeypatch.setattr(Translator, "start_pixels", counted)
+    monkeypatch.setattr(pipeline, "CpuTrial", SingleImages)
+    inputs = _mixed_folder(tmp_path / "in")
+    serial_convert(model, inputs, tmp_path / "ref")
+    report = convert_folder(model, inputs, tmp_path / "out", device="cpu", batch_size=4, workers=0)
+    assert report.converted == 10 and seen == [1] * 10
+    got, expected = _images(tmp_path / "out"), _images(tmp_path / "ref")
+    assert got.keys() == expected.keys() and all(np.array_equal(got[k], expected[k]) for k in got)  # bit for bit
+
+
 def test_bad_files_are_listed_with_their_reason_and_the_exit_code_says_so(tmp_path, model):
     inputs = tmp_path / "in"
     inputs.mkdir()

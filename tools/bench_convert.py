@@ -1,6 +1,7 @@
 """How fast does a folder convert? images/s of the bare network, the serial path and the pipeline.
 
-(a) bare: the network alone on pre-decoded tensors, in batches (no reading, decoding, encoding or writing);
+(a) bare: the network alone on pre-decoded tensors, in batches or one image at a time, whichever is
+    faster (no reading, decoding, encoding or writing);
 (b) serial: `converter.serial_convert`, one image after the other in one process (the reference path),
     with PNG at Pillow's default level 6 as it was written before the pipeline, and again with the
     pipeline's PNG setting ("fast"), so that the gain of the pipeline's overlap shows on its own;
@@ -66,15 +67,19 @@ def write_inputs(folder: Path, count: int, size: int) -> None:
 
 
 def bare(model: Path, inputs: Path, batch_size: int, device: str, precision: str) -> float:
-    """The network alone; its inputs already decoded (on the device for a GPU), results back as uint8."""
+    """The network alone; its inputs already decoded (on the device for a GPU), results back as uint8.
+    The faster of whole batches and single images (on a CPU, ResNets run faster one image at a time)."""
     translator = Translator.load(model, device=device, precision=precision)
     tensors = torch.stack([image_to_tensor(load_image(p)) for p in sorted(inputs.glob("*.jpg"))])
     tensors = tensors.to(translator.device)
-    translator.run_batch(tensors[:batch_size])  # warm-up
-    start = time.perf_counter()
-    for i in range(0, len(tensors), batch_size):
-        translator.run_batch(tensors[i : i + batch_size])
-    return len(tensors) / (time.perf_counter() - start)
+    rates = []
+    for size in sorted({batch_size, 1}, reverse=True):
+        translator.run_batch(tensors[:size])  # warm-up
+        start = time.perf_counter()
+        for i in range(0, len(tensors), size):
+            translator.run_batch(tensors[i : i + size])
+        rates.append(len(tensors) / (time.perf_counter() - start))
+    return max(rates)
 
 
 def timed(run) -> float:

@@ -30,7 +30,7 @@ import numpy as np
 
 from translate.data.images import PNG_FAST
 from translate.errors import ConfigError, DataError
-from translate.inference.core_split import CoreSplit
+from translate.inference.cpu_trial import CpuTrial
 
 if TYPE_CHECKING:
     import torch
@@ -407,7 +407,7 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
     decoder = BatchDecoder(jobs, sizes, group_batches(sizes, options.batch_size))
     loader = _decoded_batches(decoder, workers, pin=translator.device.type == "cuda")
     writer = Writer(options.writers or _auto_writers(workers), options)
-    split = CoreSplit() if translator.device.type == "cpu" else None
+    trial = CpuTrial() if translator.device.type == "cpu" else None
     done = len(report.failures)
 
     def write(started: list[tuple[list[int], Fetch]]) -> None:
@@ -421,21 +421,33 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
             for decoded in loader:
                 report.failures += [(str(jobs[index].source), reason) for index, reason in decoded.errors]
                 # This batch starts before the previous one is written out: a GPU is never left idle.
-                started = [(indices, translator.start_pixels(pixels)) for indices, pixels in decoded.groups]
+                whole = trial is None or trial.setting.whole_batches
+                started = [
+                    run for indices, pixels in decoded.groups for run in _start(translator, indices, pixels, whole)
+                ]
                 write(previous)
                 previous = started
-                if split is not None:
-                    split.after_batch(len(decoded))
+                if trial is not None:
+                    trial.after_batch(len(decoded))
                 done += len(decoded)
                 progress.update(done)
             write(previous)
         finally:
             loader.close()  # stops the decoders before the writes are awaited
             writer.close()
-            if split is not None:
-                split.restore()
+            if trial is not None:
+                trial.restore()
     report.converted = writer.written
     return report
+
+
+def _start(
+    translator: Translator, indices: list[int], pixels: torch.Tensor, whole: bool
+) -> list[tuple[list[int], Fetch]]:
+    """Start the network on a batch, or on its images one at a time (see `CpuTrial`)."""
+    if whole:
+        return [(indices, translator.start_pixels(pixels))]
+    return [([index], translator.start_pixels(pixels[i : i + 1])) for i, index in enumerate(indices)]
 
 
 def _merge(state: Any, report: ConvertReport) -> ConvertReport:
