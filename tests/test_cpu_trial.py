@@ -27,13 +27,16 @@ def four_threads():
     torch.set_num_threads(before)
 
 
-def _run(monkeypatch, seconds: dict[Setting, float], batches: int) -> CpuTrial:
+def _run(monkeypatch, seconds: dict[Setting, float], batches: int, first_time: float = 0.0) -> CpuTrial:
+    """`first_time`: extra seconds the first batch of each setting takes (kernels built for new shapes)."""
     clock = FakeClock(seconds)
     monkeypatch.setattr(cpu_trial.time, "perf_counter", clock.perf_counter)
     trial = CpuTrial(min_batches=4, min_seconds=0.5, slow_batch_seconds=1.0)
+    seen: set[Setting] = set()
     for _ in range(batches):
         assert torch.get_num_threads() == trial.setting.threads  # what the next batch runs with
-        clock.now += seconds[trial.setting]
+        clock.now += seconds[trial.setting] + (first_time if trial.setting not in seen else 0.0)
+        seen.add(trial.setting)
         trial.after_batch(8)
     return trial
 
@@ -58,9 +61,15 @@ def test_every_core_is_kept_unless_half_is_clearly_faster(monkeypatch, four_thre
 
 @pytest.mark.parametrize(("single_seconds", "kept"), [(1.5, SINGLE), (2.5, ALL)])
 def test_a_slow_network_tries_single_images_instead(monkeypatch, four_threads, single_seconds, kept):
-    trial = _run(monkeypatch, {ALL: 2.0, SINGLE: single_seconds}, batches=3)  # warm-up, probe on ALL, SINGLE
+    # warm-up, probe on ALL, a batch to warm SINGLE up, one measured on SINGLE
+    trial = _run(monkeypatch, {ALL: 2.0, SINGLE: single_seconds}, batches=4)
     assert trial.candidates == [ALL, SINGLE] and trial.chosen == kept
     assert trial.setting.whole_batches == kept.whole_batches and torch.get_num_threads() == 4
+
+
+def test_the_first_batch_of_single_images_only_warms_up(monkeypatch, four_threads):
+    trial = _run(monkeypatch, {ALL: 2.0, SINGLE: 1.5}, batches=4, first_time=10.0)
+    assert trial.chosen == SINGLE and trial.rates == [pytest.approx(4.0), pytest.approx(8 / 1.5)]
 
 
 def test_a_short_run_ends_mid_trial_and_restores(monkeypatch, four_threads):

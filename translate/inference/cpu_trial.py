@@ -46,6 +46,7 @@ class CpuTrial:
         self.chosen: Setting | None = None
         self._seen = 0  # batches: the first warms up (oneDNN builds its kernels), the second probes the speed
         self._batches = self._images = 0
+        self._unmeasured = 0  # batches still to run before a phase's clock starts
         self._started = time.perf_counter()
 
     def after_batch(self, images: int) -> None:
@@ -61,6 +62,9 @@ class CpuTrial:
             if slow:  # the probe ran the first candidate, and one slow batch is a measurement
                 self.rates.append(images / (now - self._started))
             self._begin(now)
+        elif self._unmeasured:
+            self._unmeasured -= 1
+            self._started = now
         else:
             self._batches += 1
             self._images += images
@@ -82,7 +86,10 @@ class CpuTrial:
 
     def _begin(self, now: float) -> None:
         if self.chosen is None:
-            self._apply(self.candidates[len(self.rates)])
+            setting = self.candidates[len(self.rates)]
+            # Single images are a new shape: oneDNN builds its kernels for it on the first batch.
+            self._unmeasured = int(setting.whole_batches != self.setting.whole_batches)
+            self._apply(setting)
             self._batches, self._images, self._started = 0, 0, now
 
     def _decide(self) -> None:
