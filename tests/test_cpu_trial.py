@@ -10,10 +10,9 @@ from translate.inference.cpu_trial import CpuTrial, Setting
 
 
 class FakeClock:
-    """Batches take `seconds[setting]` each, whatever the machine does."""
+    """The trial's clock, moved on by `_run` as each batch would take."""
 
-    def __init__(self, seconds: dict[Setting, float]) -> None:
-        self.now, self.seconds = 0.0, seconds
+    now = 0.0
 
     def perf_counter(self) -> float:
         return self.now
@@ -29,7 +28,7 @@ def four_threads():
 
 def _run(monkeypatch, seconds: dict[Setting, float], batches: int, first_time: float = 0.0) -> CpuTrial:
     """`first_time`: extra seconds the first batch of each setting takes (kernels built for new shapes)."""
-    clock = FakeClock(seconds)
+    clock = FakeClock()
     monkeypatch.setattr(cpu_trial.time, "perf_counter", clock.perf_counter)
     trial = CpuTrial(min_batches=4, min_seconds=0.5, slow_batch_seconds=1.0)
     seen: set[Setting] = set()

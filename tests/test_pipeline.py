@@ -48,6 +48,11 @@ def _mixed_folder(root: Path) -> Path:
     return root
 
 
+def _pipeline_threads() -> list[threading.Thread]:
+    """Decoder and writer threads still alive (a run must stop its own, also when it fails)."""
+    return [t for t in threading.enumerate() if t.name.startswith(("translate-decoder", "translate-writer"))]
+
+
 def _images(folder: Path) -> dict[str, np.ndarray]:
     return {p.relative_to(folder).as_posix(): np.asarray(Image.open(p)) for p in sorted(folder.rglob("*.png"))}
 
@@ -150,7 +155,7 @@ def test_a_failing_write_stops_the_run_with_the_path(tmp_path, model, monkeypatc
         convert_folder(model, inputs, out, device="cpu", batch_size=1, workers=0)
     assert len(list(out.glob("*.png"))) == 2  # what was written is whole; nothing else is marked done
     assert not list(out.glob(".*"))  # no temporary files left
-    assert not [t for t in threading.enumerate() if t.name.startswith(("translate-decoder", "translate-writer"))]
+    assert not _pipeline_threads()
 
     result = cli("convert", "--model", model, "--input", inputs, "--output", tmp_path / "out2", "--device", "cpu")
     assert result.exit_code == 2 and "No space left on device" in result.output
@@ -176,7 +181,7 @@ def test_a_decoding_bug_stops_the_run_and_its_threads(tmp_path, model, monkeypat
     monkeypatch.setattr(BatchDecoder, "_decode", broken_after_five)
     with pytest.raises(RuntimeError, match="decoder bug"):
         convert_folder(model, inputs, tmp_path / "out", device="cpu", batch_size=2, workers=0)
-    assert not [t for t in threading.enumerate() if t.name.startswith(("translate-decoder", "translate-writer"))]
+    assert not _pipeline_threads()
     assert 0 < len(list((tmp_path / "out").glob("*.png"))) <= 5
 
 

@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -96,13 +97,7 @@ def breakdown(images: int) -> Iterator[None]:
     from translate.inference import model, pipeline
 
     spent: Counter[str] = Counter()
-    originals = {
-        (pipeline, "_decoded_batches"): pipeline._decoded_batches,
-        (model.Translator, "start_pixels"): model.Translator.start_pixels,
-        (model.Fetch, "get"): model.Fetch.get,
-        (pipeline.Writer, "submit"): pipeline.Writer.submit,
-        (pipeline.Writer, "_write"): pipeline.Writer._write,
-    }
+    decoded_batches = pipeline._decoded_batches
 
     def timed_call(key, function, clock=time.perf_counter):
         def wrapper(*args, **kwargs):
@@ -115,7 +110,7 @@ def breakdown(images: int) -> Iterator[None]:
         return wrapper
 
     def timed_batches(*args, **kwargs):
-        batches = originals[(pipeline, "_decoded_batches")](*args, **kwargs)
+        batches = decoded_batches(*args, **kwargs)
         while True:
             start = time.perf_counter()
             batch = next(batches, None)
@@ -124,16 +119,19 @@ def breakdown(images: int) -> Iterator[None]:
                 return
             yield batch
 
-    pipeline._decoded_batches = timed_batches
-    model.Translator.start_pixels = timed_call("main: starting the network", model.Translator.start_pixels)
-    model.Fetch.get = timed_call("main: waiting for results", model.Fetch.get)
-    pipeline.Writer.submit = timed_call("main: handing to writers", pipeline.Writer.submit)
-    pipeline.Writer._write = timed_call("writers: CPU encoding + writing", pipeline.Writer._write, time.thread_time)
+    timed_parts = [
+        (pipeline, "_decoded_batches", timed_batches),
+        (model.Translator, "start_pixels", timed_call("main: starting the network", model.Translator.start_pixels)),
+        (model.Fetch, "get", timed_call("main: waiting for results", model.Fetch.get)),
+        (pipeline.Writer, "submit", timed_call("main: handing to writers", pipeline.Writer.submit)),
+        (pipeline.Writer, "_write", timed_call("writers: CPU time", pipeline.Writer._write, time.thread_time)),
+    ]
     try:
-        yield
+        with contextlib.ExitStack() as patches:
+            for owner, name, replacement in timed_parts:
+                patches.enter_context(mock.patch.object(owner, name, replacement))
+            yield
     finally:
-        for (owner, name), function in originals.items():
-            setattr(owner, name, function)
         for key, seconds in sorted(spent.items()):
             print(f"    {key}: {1000 * seconds / images:.2f} ms per image")
 
@@ -165,12 +163,8 @@ def machinery(inputs: Path, work: Path, args) -> float:
     spec = {"method": "cyclegan", "generator": {"name": "unet256"}, "size": args.size}  # 256: no padding
     translator = Translator(torch.nn.Identity(), spec, torch.device(args.device), args.precision)
     options = pipeline.ConvertOptions(batch_size=args.batch_size, workers=args.workers)
-    real_write = pipeline.Writer._write
-    pipeline.Writer._write = lambda self, pixels, target, size: None
-    try:
+    with mock.patch.object(pipeline.Writer, "_write", lambda self, pixels, target, size: None):
         return timed(lambda: pipeline.convert(translator, inputs, work / "machinery", options).converted)
-    finally:
-        pipeline.Writer._write = real_write
 
 
 def main() -> None:
