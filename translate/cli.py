@@ -174,7 +174,27 @@ def _convert(options: dict[str, Any], require_upscaler: bool) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(app())
+    try:
+        app()
+    except SystemExit as done:
+        if done.code in (None, 0, 1):  # the command ran to its end on this process
+            _close_process_group()
+        raise
+
+
+def _close_process_group() -> None:
+    """Destroy the process group a multi-process run opened, while the interpreter is still whole.
+
+    Left to interpreter teardown, gloo's worker threads can outlive Python and abort the process
+    (`terminate called without an active exception`, SIGABRT) after a run that succeeded. Only
+    on a normal end: after a crash another process may still be inside a collective.
+    """
+    if "torch" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
