@@ -230,6 +230,19 @@ def test_planning_helpers():
     assert group_batches(sizes, 2) == [[0, 2], [4], [1, 5]]
 
 
+def test_decoders_and_writers_fit_the_cores_the_process_may_use(monkeypatch):
+    """A cluster job given 8 of a node's 128 cores must not start 124 encoder threads."""
+    from translate.inference import pipeline
+
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 128)
+    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert (pipeline._auto_workers(1000, 8), pipeline._auto_writers(4)) == (4, 4)
+    assert pipeline._auto_workers(10, 8) == 0  # a handful of images: no processes to start
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # `accelerate launch` put 4 processes on these 8 cores
+    assert (pipeline._auto_workers(1000, 8), pipeline._auto_writers(0)) == (0, 2)
+
+
 def test_python_api_on_images_lists_and_folders(tmp_path, model):
     import translate
 

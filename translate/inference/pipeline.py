@@ -276,11 +276,19 @@ def _reason(exc: BaseException, path: Path) -> str:
     return text.removeprefix(f"{path}: ")
 
 
+def cores_per_process() -> int:
+    """Cores this process may use: its CPU set (smaller than the machine under SLURM, a container or
+    `taskset`, where `os.cpu_count()` counts them all), shared with the other processes that
+    `accelerate launch` started on this machine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+
+
 def _auto_workers(jobs: int, batch_size: int) -> int:
-    """Decode processes: none for a handful of images (starting them costs more), none on a machine of
-    two cores or fewer (measured with tools/bench_convert.py: the model and the writer threads already
-    keep both busy, and worker processes only compete with them), else one per core up to 4."""
-    cores = os.cpu_count() or 1
+    """Decode processes: none for a handful of images (starting them costs more), none with two cores
+    or fewer (measured with tools/bench_convert.py: the model and the writer threads already keep both
+    busy, and worker processes only compete with them), else one per core up to 4."""
+    cores = cores_per_process()
     if jobs < 2 * batch_size or cores <= 2:
         return 0
     return min(4, cores)
@@ -288,10 +296,8 @@ def _auto_workers(jobs: int, batch_size: int) -> int:
 
 def _auto_writers(decoders: int) -> int:
     """Encoding threads: one per core the decoders leave (PNG and JPEG encoders release the GIL), at
-    least 2. With 2 the pipeline was capped at ~90 images/s on a 16-core GPU machine (docs/BENCHMARKS.md).
-    Several processes on one machine (`accelerate launch`) share its cores."""
-    cores = (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    return max(2, cores - decoders)
+    least 2. With 2 the pipeline was capped at ~90 images/s on a 16-core GPU machine (docs/BENCHMARKS.md)."""
+    return max(2, cores_per_process() - decoders)
 
 
 # -- writing ----------------------------------------------------------------------------------------
