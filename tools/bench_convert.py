@@ -14,9 +14,12 @@ writing are what counts), a small one (ResNet-6, ngf 2, which on a CPU costs as 
 and a real one (ResNet-9, ngf 64), so that (c) vs (b) shows what the pipeline itself gains and
 (c) vs (a) how close it gets to the model's own speed. Inputs are 256x256 JPEGs (real photos from
 scikit-image when it is installed, else the demo landscapes); outputs PNG. Ratios measured in one
-run are the figures to report.
+run are the figures to report. `--rounds N` then alternates the bare ResNet-9 and the pipeline held
+at the mode its CPU trial settles on, N times: the pipeline's own cost once its trial is over, with the
+machine's drift (10-20% between runs on a shared VM) hitting both alike.
 
     python tools/bench_convert.py --count 200 --real-count 24
+    python tools/bench_convert.py --count 16 --real-count 32 --rounds 4
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from translate.inference.converter import convert_folder, serial_convert
 from translate.inference.model import Translator
 from translate.nets.builders import build_generator
 from translate.zoo import save_model
+
+REAL = {"name": "resnet9", "ngf": 64, "norm": "instance"}  # the issue's real generator
 
 
 def photos(count: int, size: int) -> list[np.ndarray]:
@@ -67,20 +72,31 @@ def write_inputs(folder: Path, count: int, size: int) -> None:
         Image.fromarray(pixels).save(folder / f"{i:05d}.jpg", quality=90)
 
 
-def bare(model: Path, inputs: Path, batch_size: int, device: str, precision: str) -> float:
+def bare(model: Path, inputs: Path, args) -> tuple[float, int]:
     """The network alone; its inputs already decoded (on the device for a GPU), results back as uint8.
-    The faster of whole batches and single images (on a CPU, ResNets run faster one image at a time)."""
-    translator = Translator.load(model, device=device, precision=precision)
+    The faster of whole batches and single images (on a CPU, ResNets run faster one image at a time):
+    (images/s, the batch size that gave it)."""
+    translator, tensors = _decoded(model, inputs, args)
+    rates = {size: _bare_rate(translator, tensors, size) for size in sorted({args.batch_size, 1}, reverse=True)}
+    best = max(rates, key=rates.__getitem__)
+    return rates[best], best
+
+
+def _decoded(model: Path, inputs: Path, args) -> tuple[Translator, torch.Tensor]:
+    translator = Translator.load(model, device=args.device, precision=args.precision)
     tensors = torch.stack([image_to_tensor(load_image(p)) for p in sorted(inputs.glob("*.jpg"))])
-    tensors = tensors.to(translator.device)
-    rates = []
-    for size in sorted({batch_size, 1}, reverse=True):
-        translator.run_batch(tensors[:size])  # warm-up
-        start = time.perf_counter()
+    return translator, tensors.to(translator.device)
+
+
+def _bare_rate(translator: Translator, tensors: torch.Tensor, size: int) -> float:
+    translator.run_batch(tensors[:size])  # warm-up
+
+    def run() -> int:
         for i in range(0, len(tensors), size):
             translator.run_batch(tensors[i : i + size])
-        rates.append(len(tensors) / (time.perf_counter() - start))
-    return max(rates)
+        return len(tensors)
+
+    return timed(run)
 
 
 def timed(run) -> float:
@@ -140,19 +156,57 @@ def bench(name: str, spec: dict, inputs: Path, work: Path, args) -> dict[str, fl
     tag = name.split()[0]  # folder names
     model = work / f"model-{tag}"
     save_model(build_generator(**spec["generator"]), spec, model)
-    device, precision = args.device, args.precision
-    rates = {"bare": bare(model, inputs, args.batch_size, device, precision)}
+    device = args.device
+    rates = {"bare": bare(model, inputs, args)[0]}
     rates["serial"] = timed(lambda: serial_convert(model, inputs, work / f"serial-{tag}", device=device))
     fast = {"device": device, "png_compression": PNG_FAST}
     rates["serial-fast"] = timed(lambda: serial_convert(model, inputs, work / f"serial-fast-{tag}", **fast))
     out = work / f"pipeline-{tag}"
-    options = {"batch_size": args.batch_size, "workers": args.workers, "precision": precision}
+    options = _pipeline_options(args)
     count = len(list(inputs.glob("*.jpg")))
     with breakdown(count) if args.breakdown else contextlib.nullcontext():
         if args.breakdown:
             print(f"{name}, pipeline:")
-        rates["pipeline"] = timed(lambda: convert_folder(model, inputs, out, device=device, **options).converted)
+        rates["pipeline"] = timed(lambda: convert_folder(model, inputs, out, **options).converted)
     return rates
+
+
+def steady(spec: dict, inputs: Path, work: Path, args) -> list[tuple[float, float]]:
+    """(bare, pipeline) images/s in `args.rounds` alternating rounds, the pipeline held at the bare
+    network's faster mode (what its CPU trial settles on), so that the machine's drift between runs
+    hits both alike: the pipeline's own cost once its trial is over."""
+    from translate.inference import pipeline
+
+    model = work / "model-steady"
+    save_model(build_generator(**spec["generator"]), spec, model)
+    _, size = bare(model, inputs, args)
+    translator, tensors = _decoded(model, inputs, args)
+    options = _pipeline_options(args)
+    rounds = []
+    with mock.patch.object(pipeline, "CpuTrial", _settled_trial(whole_batches=size > 1)):
+        for index in range(args.rounds):
+            rate = _bare_rate(translator, tensors, size)
+            out = work / f"steady-{index}"  # a new folder each round: a rerun would skip finished images
+            converted = timed(lambda out=out: convert_folder(model, inputs, out, **options).converted)
+            rounds.append((rate, converted))
+    return rounds
+
+
+def _settled_trial(whole_batches: bool) -> type:
+    """A CPU trial that has already chosen: all cores, whole batches or single images."""
+    from translate.inference.cpu_trial import CpuTrial, Setting
+
+    class Settled(CpuTrial):
+        def __init__(self) -> None:
+            super().__init__()
+            self.chosen = Setting(self.cores, whole_batches)
+            self._apply(self.chosen)
+
+    return Settled
+
+
+def _pipeline_options(args) -> dict:
+    return {"batch_size": args.batch_size, "workers": args.workers, "precision": args.precision, "device": args.device}
 
 
 def machinery(inputs: Path, work: Path, args) -> float:
@@ -182,6 +236,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto: a GPU when there is one")
     parser.add_argument("--precision", default="fp32", help="of the bare net and the pipeline (the serial path: fp32)")
     parser.add_argument("--breakdown", action="store_true", help="print where each pipeline run spent its time")
+    parser.add_argument(
+        "--rounds", type=int, default=0, help="then alternate the bare ResNet-9 and the pipeline after its trial"
+    )
     args = parser.parse_args()
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -192,7 +249,7 @@ def main() -> None:
         for name, generator, count in (
             ("near-free (U-Net-256 ngf 1)", {"name": "unet256", "ngf": 1}, args.count),
             ("small (ResNet-6 ngf 2)", {"name": "resnet6", "ngf": 2}, args.count),
-            ("resnet9-ngf64", {"name": "resnet9", "ngf": 64}, args.real_count),
+            ("resnet9-ngf64", REAL, args.real_count),
         ):
             inputs = work / f"in-{count}"
             if not inputs.exists():
@@ -213,6 +270,14 @@ def main() -> None:
             ratios = f"{r['pipeline'] / r['serial']:.2f}x | {r['pipeline'] / r['serial-fast']:.2f}x"
             print(f"| {name} | {count} | {rates} | {ratios} | {r['pipeline'] / r['bare']:.3f} |")
         print(f"\nPipeline machinery alone (identity network, no encoding or writing): {cap:.0f} images/s")
+        if args.rounds:
+            real = {"method": "cyclegan", "generator": REAL, "size": args.size}
+            rounds = steady(real, work / f"in-{args.real_count}", work, args)
+            print(f"\nResNet-9 ngf 64 after the trial, {args.rounds} alternating rounds of {args.real_count} images:")
+            for index, (rate, converted) in enumerate(rounds):
+                print(f"  round {index}: bare {_rate(rate)}, pipeline {_rate(converted)}: {converted / rate:.3f}")
+            total = sum(1 / converted for _, converted in rounds) / sum(1 / rate for rate, _ in rounds)
+            print(f"  all rounds: pipeline/bare {1 / total:.3f} (total time bare / total time pipeline)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
