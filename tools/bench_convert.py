@@ -46,6 +46,7 @@ from translate.nets.builders import build_generator
 from translate.zoo import save_model
 
 REAL = {"name": "resnet9", "ngf": 64, "norm": "instance"}  # the issue's real generator
+REAL_NAME = "resnet9-ngf64"
 
 
 def photos(count: int, size: int) -> list[np.ndarray]:
@@ -72,12 +73,11 @@ def write_inputs(folder: Path, count: int, size: int) -> None:
         Image.fromarray(pixels).save(folder / f"{i:05d}.jpg", quality=90)
 
 
-def bare(model: Path, inputs: Path, args) -> tuple[float, int]:
+def bare(translator: Translator, tensors: torch.Tensor, batch_size: int) -> tuple[float, int]:
     """The network alone; its inputs already decoded (on the device for a GPU), results back as uint8.
     The faster of whole batches and single images (on a CPU, ResNets run faster one image at a time):
     (images/s, the batch size that gave it)."""
-    translator, tensors = _decoded(model, inputs, args)
-    rates = {size: _bare_rate(translator, tensors, size) for size in sorted({args.batch_size, 1}, reverse=True)}
+    rates = {size: _bare_rate(translator, tensors, size) for size in sorted({batch_size, 1}, reverse=True)}
     best = max(rates, key=rates.__getitem__)
     return rates[best], best
 
@@ -157,7 +157,7 @@ def bench(name: str, spec: dict, inputs: Path, work: Path, args) -> dict[str, fl
     model = work / f"model-{tag}"
     save_model(build_generator(**spec["generator"]), spec, model)
     device = args.device
-    rates = {"bare": bare(model, inputs, args)[0]}
+    rates = {"bare": bare(*_decoded(model, inputs, args), args.batch_size)[0]}
     rates["serial"] = timed(lambda: serial_convert(model, inputs, work / f"serial-{tag}", device=device))
     fast = {"device": device, "png_compression": PNG_FAST}
     rates["serial-fast"] = timed(lambda: serial_convert(model, inputs, work / f"serial-fast-{tag}", **fast))
@@ -171,16 +171,14 @@ def bench(name: str, spec: dict, inputs: Path, work: Path, args) -> dict[str, fl
     return rates
 
 
-def steady(spec: dict, inputs: Path, work: Path, args) -> list[tuple[float, float]]:
+def steady(model: Path, inputs: Path, work: Path, args) -> list[tuple[float, float]]:
     """(bare, pipeline) images/s in `args.rounds` alternating rounds, the pipeline held at the bare
     network's faster mode (what its CPU trial settles on), so that the machine's drift between runs
     hits both alike: the pipeline's own cost once its trial is over."""
     from translate.inference import pipeline
 
-    model = work / "model-steady"
-    save_model(build_generator(**spec["generator"]), spec, model)
-    _, size = bare(model, inputs, args)
     translator, tensors = _decoded(model, inputs, args)
+    _, size = bare(translator, tensors, args.batch_size)
     options = _pipeline_options(args)
     rounds = []
     with mock.patch.object(pipeline, "CpuTrial", _settled_trial(whole_batches=size > 1)):
@@ -249,7 +247,7 @@ def main() -> None:
         for name, generator, count in (
             ("near-free (U-Net-256 ngf 1)", {"name": "unet256", "ngf": 1}, args.count),
             ("small (ResNet-6 ngf 2)", {"name": "resnet6", "ngf": 2}, args.count),
-            ("resnet9-ngf64", REAL, args.real_count),
+            (REAL_NAME, REAL, args.real_count),
         ):
             inputs = work / f"in-{count}"
             if not inputs.exists():
@@ -271,8 +269,7 @@ def main() -> None:
             print(f"| {name} | {count} | {rates} | {ratios} | {r['pipeline'] / r['bare']:.3f} |")
         print(f"\nPipeline machinery alone (identity network, no encoding or writing): {cap:.0f} images/s")
         if args.rounds:
-            real = {"method": "cyclegan", "generator": REAL, "size": args.size}
-            rounds = steady(real, work / f"in-{args.real_count}", work, args)
+            rounds = steady(work / f"model-{REAL_NAME}", work / f"in-{args.real_count}", work, args)
             print(f"\nResNet-9 ngf 64 after the trial, {args.rounds} alternating rounds of {args.real_count} images:")
             for index, (rate, converted) in enumerate(rounds):
                 print(f"  round {index}: bare {_rate(rate)}, pipeline {_rate(converted)}: {converted / rate:.3f}")
