@@ -41,11 +41,6 @@ def quantize(batch: torch.Tensor) -> torch.Tensor:
     return pixels.permute(0, 2, 3, 1)
 
 
-def to_uint8(batch: torch.Tensor) -> np.ndarray:
-    """NCHW in [-1, 1] -> NHWC uint8 pixels on the host."""
-    return quantize(batch).cpu().numpy()
-
-
 class Fetch:
     """A batch's results on their way to the host; `get()` waits for them. From a GPU the copy is
     asynchronous, so the device computes the next batch while the host hands these to the writers."""
