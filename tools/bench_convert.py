@@ -16,7 +16,8 @@ and a real one (ResNet-9, ngf 64), so that (c) vs (b) shows what the pipeline it
 scikit-image when it is installed, else the demo landscapes); outputs PNG. Ratios measured in one
 run are the figures to report. `--rounds N` then alternates the bare ResNet-9 and the pipeline held
 at the mode its CPU trial settles on, N times: the pipeline's own cost once its trial is over, with the
-machine's drift (10-20% between runs on a shared VM) hitting both alike.
+machine's drift (10-20% between runs on a shared VM) hitting both alike; each round's pipeline rate is
+given whole and after its first batch (the bare rate, too, leaves out loading and warming up).
 
     python tools/bench_convert.py --count 200 --real-count 24
     python tools/bench_convert.py --count 16 --real-count 32 --rounds 4
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
+import statistics
 import tempfile
 import time
 from collections import Counter
@@ -171,34 +173,47 @@ def bench(name: str, spec: dict, inputs: Path, work: Path, args) -> dict[str, fl
     return rates
 
 
-def steady(model: Path, inputs: Path, work: Path, args) -> list[tuple[float, float]]:
-    """(bare, pipeline) images/s in `args.rounds` alternating rounds, the pipeline held at the bare
-    network's faster mode (what its CPU trial settles on), so that the machine's drift between runs
-    hits both alike: the pipeline's own cost once its trial is over."""
+def steady(model: Path, inputs: Path, work: Path, args) -> list[tuple[float, float, float]]:
+    """(bare, pipeline, pipeline after its first batch) images/s in `args.rounds` alternating rounds,
+    the pipeline held at the bare network's faster mode (what its CPU trial settles on), so that the
+    machine's drift between runs hits both alike: the pipeline's own cost once its trial is over.
+    The third figure leaves out what the bare rate leaves out too (loading the model, the first
+    batch, in which oneDNN builds its kernels): the pipeline's throughput."""
     from translate.inference import pipeline
 
     translator, tensors = _decoded(model, inputs, args)
     _, size = bare(translator, tensors, args.batch_size)
     options = _pipeline_options(args)
     rounds = []
-    with mock.patch.object(pipeline, "CpuTrial", _settled_trial(whole_batches=size > 1)):
+    settled = _settled_trial(whole_batches=size > 1)
+    with mock.patch.object(pipeline, "CpuTrial", settled):
         for index in range(args.rounds):
             rate = _bare_rate(translator, tensors, size)
             out = work / f"steady-{index}"  # a new folder each round: a rerun would skip finished images
+            settled.batches_done.clear()
             converted = timed(lambda out=out: convert_folder(model, inputs, out, **options).converted)
-            rounds.append((rate, converted))
+            (first, started), (images, ended) = settled.batches_done[0], settled.batches_done[-1]
+            rounds.append((rate, converted, (images - first) / (ended - started)))
     return rounds
 
 
 def _settled_trial(whole_batches: bool) -> type:
-    """A CPU trial that has already chosen: all cores, whole batches or single images."""
+    """A CPU trial that has already chosen (all cores, whole batches or single images) and notes
+    (images done, time) after each batch."""
     from translate.inference.cpu_trial import CpuTrial, Setting
 
     class Settled(CpuTrial):
+        batches_done: list[tuple[int, float]] = []
+
         def __init__(self) -> None:
             super().__init__()
             self.chosen = Setting(self.cores, whole_batches)
             self._apply(self.chosen)
+            self.images = 0
+
+        def after_batch(self, images: int) -> None:
+            self.images += images
+            self.batches_done.append((self.images, time.perf_counter()))
 
     return Settled
 
@@ -222,6 +237,19 @@ def machinery(inputs: Path, work: Path, args) -> float:
 def _rate(images_per_second: float) -> str:
     """Three significant figures, so that the ratios of a slow generator's row can be checked."""
     return f"{images_per_second:.1f}" if images_per_second >= 100 else f"{images_per_second:.3g}"
+
+
+def print_rounds(rounds: list[tuple[float, float, float]], args) -> None:
+    print(f"\nResNet-9 ngf 64 after the trial, {args.rounds} alternating rounds of {args.real_count} images:")
+    print("| round | bare | pipeline | after its first batch | pipeline/bare | after first batch/bare |")
+    print("|---|---|---|---|---|---|")
+    for index, (rate, converted, after) in enumerate(rounds):
+        rates = f"{_rate(rate)} | {_rate(converted)} | {_rate(after)}"
+        print(f"| {index} | {rates} | {converted / rate:.3f} | {after / rate:.3f} |")
+    whole, after = (statistics.median(r[k] / r[0] for r in rounds) for k in (1, 2))
+    total = sum(1 / r[1] for r in rounds) / sum(1 / r[0] for r in rounds)
+    print(f"median pipeline/bare {whole:.3f}, after its first batch {after:.3f}")
+    print(f"all rounds: pipeline/bare {1 / total:.3f} (total time bare / total time pipeline)")
 
 
 def main() -> None:
@@ -270,11 +298,7 @@ def main() -> None:
         print(f"\nPipeline machinery alone (identity network, no encoding or writing): {cap:.0f} images/s")
         if args.rounds:
             rounds = steady(work / f"model-{REAL_NAME}", work / f"in-{args.real_count}", work, args)
-            print(f"\nResNet-9 ngf 64 after the trial, {args.rounds} alternating rounds of {args.real_count} images:")
-            for index, (rate, converted) in enumerate(rounds):
-                print(f"  round {index}: bare {_rate(rate)}, pipeline {_rate(converted)}: {converted / rate:.3f}")
-            total = sum(1 / converted for _, converted in rounds) / sum(1 / rate for rate, _ in rounds)
-            print(f"  all rounds: pipeline/bare {1 / total:.3f} (total time bare / total time pipeline)")
+            print_rounds(rounds, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
