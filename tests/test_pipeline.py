@@ -107,6 +107,33 @@ def test_single_image_mode_of_the_cpu_trial_gives_the_one_at_a_time_bits(tmp_pat
     assert got.keys() == expected.keys() and all(np.array_equal(got[k], expected[k]) for k in got)  # bit for bit
 
 
+def test_the_cpu_trial_times_every_network_run_and_is_undone(tmp_path, model, monkeypatch):
+    import torch
+
+    from translate.inference import pipeline
+    from translate.inference.cpu_trial import CpuTrial
+
+    runs: list[tuple[int, bool]] = []  # (images, whole batches) as the trial saw them
+
+    class Watched(CpuTrial):
+        def __init__(self) -> None:
+            super().__init__(min_runs=1, min_seconds=0.0, slow_run_seconds=0.0)  # every network is "slow"
+
+        def after_run(self, images: int, started: float, ended: float) -> None:
+            assert started <= ended
+            runs.append((images, self.setting.whole_batches))
+            super().after_run(images, started, ended)
+
+    monkeypatch.setattr(pipeline, "CpuTrial", Watched)
+    threads = torch.get_num_threads()
+    inputs = _mixed_folder(tmp_path / "in")
+    report = convert_folder(model, inputs, tmp_path / "out", device="cpu", batch_size=4, workers=0)
+    assert report.converted == 10 and sum(images for images, _ in runs) == 10
+    # the first run is a whole group and the measurement of whole batches; then single images are tried
+    assert runs[0] == (4, True) and runs[1] == (1, False)
+    assert torch.get_num_threads() == threads
+
+
 def test_bad_files_are_listed_with_their_reason_and_the_exit_code_says_so(tmp_path, model):
     inputs = tmp_path / "in"
     inputs.mkdir()

@@ -17,7 +17,7 @@ scikit-image when it is installed, else the demo landscapes); outputs PNG. Ratio
 run are the figures to report. `--rounds N` then alternates the bare ResNet-9 and the pipeline held
 at the mode its CPU trial settles on, N times: the pipeline's own cost once its trial is over, with the
 machine's drift (10-20% between runs on a shared VM) hitting both alike; each round's pipeline rate is
-given whole and after its first batch (the bare rate, too, leaves out loading and warming up).
+given whole and after its first run (the bare rate, too, leaves out loading and warming up).
 
     python tools/bench_convert.py --count 200 --real-count 24
     python tools/bench_convert.py --count 16 --real-count 32 --rounds 4
@@ -174,11 +174,11 @@ def bench(name: str, spec: dict, inputs: Path, work: Path, args) -> dict[str, fl
 
 
 def steady(model: Path, inputs: Path, work: Path, args) -> list[tuple[float, float, float]]:
-    """(bare, pipeline, pipeline after its first batch) images/s in `args.rounds` alternating rounds,
+    """(bare, pipeline, pipeline after its first run) images/s in `args.rounds` alternating rounds,
     the pipeline held at the bare network's faster mode (what its CPU trial settles on), so that the
     machine's drift between runs hits both alike: the pipeline's own cost once its trial is over.
     The third figure leaves out what the bare rate leaves out too (loading the model, the first
-    batch, in which oneDNN builds its kernels): the pipeline's throughput."""
+    network run, in which oneDNN builds its kernels): the pipeline's throughput."""
     from translate.inference import pipeline
 
     translator, tensors = _decoded(model, inputs, args)
@@ -190,20 +190,20 @@ def steady(model: Path, inputs: Path, work: Path, args) -> list[tuple[float, flo
         for index in range(args.rounds):
             rate = _bare_rate(translator, tensors, size)
             out = work / f"steady-{index}"  # a new folder each round: a rerun would skip finished images
-            settled.batches_done.clear()
+            settled.runs_done.clear()
             converted = timed(lambda out=out: convert_folder(model, inputs, out, **options).converted)
-            (first, started), (images, ended) = settled.batches_done[0], settled.batches_done[-1]
+            (first, started), (images, ended) = settled.runs_done[0], settled.runs_done[-1]
             rounds.append((rate, converted, (images - first) / (ended - started)))
     return rounds
 
 
 def _settled_trial(whole_batches: bool) -> type:
     """A CPU trial that has already chosen (all cores, whole batches or single images) and notes
-    (images done, time) after each batch."""
+    (images done, time) after each network run."""
     from translate.inference.cpu_trial import CpuTrial, Setting
 
     class Settled(CpuTrial):
-        batches_done: list[tuple[int, float]] = []
+        runs_done: list[tuple[int, float]] = []
 
         def __init__(self) -> None:
             super().__init__()
@@ -211,9 +211,9 @@ def _settled_trial(whole_batches: bool) -> type:
             self._apply(self.chosen)
             self.images = 0
 
-        def after_batch(self, images: int) -> None:
+        def after_run(self, images: int, started: float, ended: float) -> None:
             self.images += images
-            self.batches_done.append((self.images, time.perf_counter()))
+            self.runs_done.append((self.images, ended))
 
     return Settled
 
@@ -241,14 +241,14 @@ def _rate(images_per_second: float) -> str:
 
 def print_rounds(rounds: list[tuple[float, float, float]], args) -> None:
     print(f"\nResNet-9 ngf 64 after the trial, {args.rounds} alternating rounds of {args.real_count} images:")
-    print("| round | bare | pipeline | after its first batch | pipeline/bare | after first batch/bare |")
+    print("| round | bare | pipeline | after its first run | pipeline/bare | after first run/bare |")
     print("|---|---|---|---|---|---|")
     for index, (rate, converted, after) in enumerate(rounds):
         rates = f"{_rate(rate)} | {_rate(converted)} | {_rate(after)}"
         print(f"| {index} | {rates} | {converted / rate:.3f} | {after / rate:.3f} |")
     whole, after = (statistics.median(r[k] / r[0] for r in rounds) for k in (1, 2))
     total = sum(1 / r[1] for r in rounds) / sum(1 / r[0] for r in rounds)
-    print(f"median pipeline/bare {whole:.3f}, after its first batch {after:.3f}")
+    print(f"median pipeline/bare {whole:.3f}, after its first run {after:.3f}")
     print(f"all rounds: pipeline/bare {1 / total:.3f} (total time bare / total time pipeline)")
 
 

@@ -16,6 +16,7 @@ and the evaluations all come here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -427,14 +428,9 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
             for decoded in loader:
                 report.failures += [(str(jobs[index].source), reason) for index, reason in decoded.errors]
                 # This batch starts before the previous one is written out: a GPU is never left idle.
-                whole = trial is None or trial.setting.whole_batches
-                started = [
-                    run for indices, pixels in decoded.groups for run in _start(translator, indices, pixels, whole)
-                ]
+                started = _start(translator, decoded, trial)
                 write(previous)
                 previous = started
-                if trial is not None:
-                    trial.after_batch(len(decoded))
                 done += len(decoded)
                 progress.update(done)
             write(previous)
@@ -447,13 +443,19 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
     return report
 
 
-def _start(
-    translator: Translator, indices: list[int], pixels: torch.Tensor, whole: bool
-) -> list[tuple[list[int], Fetch]]:
-    """Start the network on a batch, or on its images one at a time (see `CpuTrial`)."""
-    if whole:
-        return [(indices, translator.start_pixels(pixels))]
-    return [([index], translator.start_pixels(pixels[i : i + 1])) for i, index in enumerate(indices)]
+def _start(translator: Translator, decoded: DecodedBatch, trial: CpuTrial | None) -> list[tuple[list[int], Fetch]]:
+    """Start the network on a batch: a run per group of same-size images, or on a CPU, when its trial
+    says so, a run per image (see `CpuTrial`)."""
+    started = []
+    for indices, pixels in decoded.groups:
+        if trial is None or trial.setting.whole_batches:
+            runs = [(indices, pixels)]
+        else:
+            runs = [([index], pixels[i : i + 1]) for i, index in enumerate(indices)]
+        for run, run_pixels in runs:
+            with trial.timing(len(run)) if trial is not None else contextlib.nullcontext():
+                started.append((run, translator.start_pixels(run_pixels)))
+    return started
 
 
 def _merge(state: Any, report: ConvertReport) -> ConvertReport:
