@@ -14,9 +14,10 @@ Two choices that no rule gets right for every generator (measured with tools/ben
 The first run (a whole batch) tells which choice matters. A fast one (a cheap network, where
 encoding counts) only warms up, then all cores and half are each measured over several batches. A
 slow one (a large network, where encoding hardly counts) is itself the measurement of whole batches,
-kernel building included (~3% of a ResNet-9's batch), and the next batch runs as single images: the
-first builds its kernels, the others are measured. So a slow network spends one batch in its slower
-mode, not two. The faster setting is kept, the first unless another is clearly (5%) faster.
+kernel building included (3-8% of a ResNet-9's batch here: a small bias toward single images), and
+the next batch runs as single images: the first builds its kernels, the others are measured. So a
+slow network spends one batch in its slower mode, not two. The faster setting is kept, the first
+unless another is clearly (5%) faster.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class CpuTrial:
         self.candidates: list[Setting] = []  # known after the first run
         self.rates: list[float] = []  # images/s of each candidate tried so far
         self.chosen: Setting | None = None
-        self._ended: float | None = None  # when the last run ended
+        self._planned = False  # by the first run
         self._runs = self._images = 0  # measured in the current phase
         self._unmeasured = 0  # runs still to go before the current phase's clock starts
         self._started = 0.0
@@ -64,10 +65,10 @@ class CpuTrial:
         self.after_run(images, started, time.perf_counter())
 
     def after_run(self, images: int, started: float, ended: float) -> None:
-        first, self._ended = self._ended is None, ended
         if self.chosen is not None:
             return
-        if first:
+        if not self._planned:
+            self._planned = True
             self._plan(images, ended - started, ended)
         elif self._unmeasured:
             self._unmeasured -= 1
