@@ -24,7 +24,9 @@ def child(model: Path, input_dir: Path, output_dir: Path, tile: int, overlap: in
     """One measured run: tile >= 0 upscales; tile < 0 only loads libraries, model and image (the floor)."""
     import torch
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    from translate.inference.pipeline import cores_per_process
+
+    torch.set_num_threads(cores_per_process())  # the CPU set, as conversion sizes its threads
     if tile < 0:
         from translate.data.images import image_to_tensor, load_image
         from translate.zoo import load_model
