@@ -21,7 +21,7 @@ from PIL import Image
 from tests.data_helpers import random_rgb
 from tests.helpers import cli
 from translate.data import catalog, download
-from translate.data.demo import resolve_domain
+from translate.data.domains import resolve_domain
 from translate.errors import DataError
 
 HALF = 32  # side of each half of the fake side-by-side images

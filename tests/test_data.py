@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from tests.data_helpers import coordinate_pattern, random_rgb, read_pattern, write, write_side_by_side
 from translate.data import demo
 from translate.data.datasets import ImageFolderDataset, PairedDataset, UnpairedDataset
+from translate.data.domains import resolve_domain
 from translate.data.folders import find_images
 from translate.data.images import image_size, image_to_tensor, load_image, save_image, tensor_to_image
 from translate.data.transforms import eval_transform, seed_transform, seed_worker, train_transform
@@ -414,13 +415,13 @@ def test_outdated_cache_is_redrawn(cache):
 
 def test_resolve_domain(cache, tmp_path):
     (tmp_path / "mine").mkdir()
-    assert demo.resolve_domain(str(tmp_path / "mine")) == tmp_path / "mine"
-    assert demo.resolve_domain("demo-night") == cache / "demo" / "demo-night"
+    assert resolve_domain(str(tmp_path / "mine")) == tmp_path / "mine"
+    assert resolve_domain("demo-night") == cache / "demo" / "demo-night"
     with pytest.raises(DataError) as caught:
-        demo.resolve_domain("xyz")
+        resolve_domain("xyz")
     assert str(caught.value).startswith(
         "unknown domain 'xyz': no such folder, not a built-in domain (demo-day, demo-night) and not a catalog name"
     )
     (tmp_path / "one.png").write_text("x")
     with pytest.raises(DataError, match="is a file"):
-        demo.resolve_domain(str(tmp_path / "one.png"))
+        resolve_domain(str(tmp_path / "one.png"))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.helpers import cli, write_domain
-from translate.engine import hardware
+from translate import hardware
 from translate.nets.builders import build_generator
 
 

@@ -35,14 +35,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from translate.choices import INIT_CHOICES
 from translate.data.demo import day_to_night, make_domain_images
 from translate.data.images import image_to_tensor, save_image
 
 SIZE = 32  # pix2pix and CycleGAN tasks; DiscoGAN's networks take 64 only
 SR_TRAIN = ("astronaut", "chelsea", "hubble_deep_field", "immunohistochemistry", "coins", "camera", "brick", "grass")
 SR_HELD_OUT = ("coffee", "rocket")
-INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal", "default")
-
 
 # -- data -------------------------------------------------------------------------------------------
 
@@ -428,7 +427,7 @@ def jobs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
             f"SRResNet x2 (default skip), width {args.width}, {args.blocks} blocks, batch {args.batch_size} of "
             f"{args.hr_size} px HR crops, lr {lr:g}, {steps} steps"
         )
-        for init_type in INIT_TYPES:
+        for init_type in INIT_CHOICES:
             for seed in args.seeds:
                 yield {
                     "experiment": experiment, "variant": init_type, "seed": seed, "settings": settings,
@@ -439,7 +438,7 @@ def jobs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
         run, default_steps, what = METHODS[method]
         steps = args.steps or default_steps
         settings = what.format(size=SIZE) + f"{steps} steps, default learning rate; gain 0.02"
-        for init_type in INIT_TYPES:
+        for init_type in INIT_CHOICES:
             for seed in args.seeds:
                 yield {
                     "experiment": name, "variant": init_type, "seed": seed, "settings": settings,

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from translate.inference.model import Translator
 
-__version__ = "0.1.0"
+from translate.version import __version__
+
 __all__ = ["__version__", "load_model"]
 
 

@@ -17,22 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from translate.choices import (
+    D_NORM_CHOICES,
+    DIRECTION_CHOICES,
+    GAN_LOSS_CHOICES,
+    INIT_CHOICES,
+    NORM_CHOICES,
+    ON_NAN_CHOICES,
+    ON_OFF_AUTO,
+    PRECISION_CHOICES,
+    RECON_CHOICES,
+    REPORT_TO_CHOICES,
+    SR_SKIP_CHOICES,
+)
 from translate.errors import ConfigError
 from translate.nets.sizes import DISCOGAN_IMAGE_SIZES
 from translate.nets.sizes import GENERATORS as GENERATOR_CHOICES
-
-NORM_CHOICES = ("instance", "batch", "none")
-GAN_LOSS_CHOICES = ("vanilla", "lsgan", "hinge", "wgangp")
-PRECISION_CHOICES = ("no", "fp16", "bf16")
-ON_NAN_CHOICES = ("stop", "skip")
-DIRECTION_CHOICES = ("a2b", "b2a")
-RECON_CHOICES = ("mse", "l1")
-D_NORM_CHOICES = (*NORM_CHOICES, "spectral")
-INIT_CHOICES = ("normal", "xavier", "kaiming", "orthogonal", "default")
-SR_SKIP_CHOICES = ("bicubic", "none")
-ON_OFF_AUTO = ("auto", "on", "off")
-REPORT_TO_CHOICES = ("auto", "tensorboard", "wandb", "all", "none")
-
 
 # The options that decide the networks' shapes: a resumed run must keep them (its checkpoint fits no other).
 ARCHITECTURE_OPTIONS = ("generator", "ngf", "ndf", "n_layers_d", "norm", "dropout")

@@ -26,7 +26,7 @@ def save_model(net: nn.Module, spec: dict[str, Any], folder: Path) -> None:
     """Write `net`'s weights and `spec` into `folder`, replacing it atomically."""
     from safetensors.torch import save_file
 
-    from translate import __version__
+    from translate.version import __version__
 
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     with atomic_dir(folder) as tmp:

@@ -87,7 +87,7 @@ MANIFEST: dict[str, Pretrained] = {
 
 def weights_root() -> Path:
     """$TRANSLATE_WEIGHTS, else <translate cache>/weights."""
-    from translate.data.demo import cache_subdir
+    from translate.cache import cache_subdir
 
     return cache_subdir("TRANSLATE_WEIGHTS", "weights")
 

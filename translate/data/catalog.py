@@ -162,7 +162,7 @@ def data_root(override: str | os.PathLike | None = None) -> Path:
     """`override` (--data-root), else $TRANSLATE_DATA, else <translate cache>/datasets."""
     if override:
         return Path(override).expanduser()
-    from translate.data.demo import cache_subdir
+    from translate.cache import cache_subdir
 
     return cache_subdir("TRANSLATE_DATA", "datasets")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from translate.cache import cache_dir
 from translate.data.images import save_image
 from translate.errors import DataError
 
@@ -90,18 +91,6 @@ def draw_scene(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.asarray(image.resize((size, size), Image.Resampling.LANCZOS))
 
 
-def cache_dir() -> Path:
-    """$TRANSLATE_CACHE if set, else ~/.cache/translate."""
-    configured = os.environ.get("TRANSLATE_CACHE")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "translate"
-
-
-def cache_subdir(env_var: str, name: str) -> Path:
-    """$env_var if set (to keep large downloads elsewhere), else <translate cache>/name."""
-    configured = os.environ.get(env_var)
-    return Path(configured).expanduser() if configured else cache_dir() / name
-
-
 def demo_domain(name: str) -> Path:
     """The folder of a built-in domain, drawn into the cache the first time (a second or two).
 
@@ -126,13 +115,6 @@ def demo_domain(name: str) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def resolve_domain(value: str) -> Path:
-    """Moved to translate.data.domains (kept until every caller imports it from there)."""
-    from translate.data.domains import resolve_domain as resolve
-
-    return resolve(value)
 
 
 def _is_current(folder: Path) -> bool:

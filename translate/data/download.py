@@ -168,7 +168,7 @@ def obtain(
 
 def known_digests_path() -> Path:
     """<translate cache>/known_digests.json: {url: {"sha256", "first_seen", "file"}}."""
-    from translate.data.demo import cache_dir
+    from translate.cache import cache_dir
 
     return cache_dir() / KNOWN_DIGESTS
 

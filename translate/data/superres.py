@@ -206,7 +206,7 @@ def superres_dataset(
     hr: str, lr_dir: str | None, scale: int, hr_size: int, flip: bool, seed: int, crops_per_image: int
 ) -> SuperResDataset:
     """The data set a training run asks for: `hr` is a folder or a built-in domain name."""
-    from translate.data.demo import resolve_domain
+    from translate.data.domains import resolve_domain
 
     options = {"flip": flip, "seed": seed, "crops_per_image": crops_per_image}
     hr_root = resolve_domain(hr)

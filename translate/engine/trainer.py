@@ -45,13 +45,13 @@ from translate.engine.checkpoint import (
 )
 from translate.engine.evaluation import BEST, METRICS_FILE, Evaluator, build_scorer, evaluation_due
 from translate.engine.finetune import init_networks
-from translate.engine.hardware import bf16_cpu_warning
-from translate.engine.progress import TrainingProgress
 from translate.engine.runlock import LOCK_FILES, RunLock
 from translate.engine.speed import prepare_for_speed, to_memory_format, use_channels_last
 from translate.engine.trackers import Trackers, tensorboard_dir, tracker_names
 from translate.errors import ConfigError, DataError, DivergedError, RunStopped, TranslateError, WriteError
+from translate.hardware import bf16_cpu_warning
 from translate.methods.base import Losses, Method
+from translate.progress import TrainingProgress
 
 
 class RunFolder:

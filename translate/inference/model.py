@@ -72,7 +72,7 @@ class Translator:
         if precision == "fp16" and device.type == "cpu":
             raise ConfigError("--precision fp16 needs a GPU; on CPU use bf16 or fp32")
         if precision == "bf16" and device.type == "cpu":
-            from translate.engine.hardware import bf16_cpu_warning
+            from translate.hardware import bf16_cpu_warning
 
             if bf16_cpu_warning():
                 warnings.warn(f"--precision bf16: {bf16_cpu_warning()}", stacklevel=2)

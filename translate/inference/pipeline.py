@@ -397,7 +397,7 @@ def _plan_once(state: Any, input_dir: Path, output_dir: Path, options: ConvertOp
 
 def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOptions, show: bool) -> ConvertReport:
     from translate.data.images import image_size
-    from translate.engine.progress import TrainingProgress
+    from translate.progress import TrainingProgress
 
     report = ConvertReport(Path())
     originals: list[tuple[int, int] | None] = []

@@ -57,7 +57,7 @@ class Pix2Pix(Method):
 
     def build_dataset(self) -> Dataset:
         from translate.data.datasets import PairedDataset
-        from translate.data.demo import resolve_domain
+        from translate.data.domains import resolve_domain
         from translate.data.transforms import train_transform
 
         c = self.config

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def unpaired_dataset(a: str, b: str, transform: Callable, seed: int) -> UnpairedDataset:
     """Domains A and B, each a folder, a built-in domain or a catalog name (see `resolve_domain`)."""
     from translate.data.datasets import UnpairedDataset
-    from translate.data.demo import resolve_domain
+    from translate.data.domains import resolve_domain
     from translate.data.folders import find_images
 
     images_a, images_b = (find_images(resolve_domain(name)) for name in (a, b))

@@ -76,7 +76,7 @@ def evaluate_paired(
     from rich.progress import track
 
     from translate.data.datasets import PairedDataset
-    from translate.data.demo import resolve_domain
+    from translate.data.domains import resolve_domain
     from translate.data.images import tensor_to_image
     from translate.errors import ConfigError
     from translate.inference.converter import make_translator, pick_device

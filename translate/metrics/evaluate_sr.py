@@ -74,7 +74,7 @@ def evaluate_sr(
     """Scores of `model` and of bicubic on every image under `hr_dir` (a folder or built-in domain)."""
     from rich.progress import track
 
-    from translate.data.demo import resolve_domain
+    from translate.data.domains import resolve_domain
     from translate.data.folders import find_images
     from translate.data.images import image_to_tensor, load_image
     from translate.data.superres import bicubic_downscale, bicubic_resize, modcrop

@@ -85,7 +85,7 @@ def evaluate_unpaired(
     resolved first so that missing weights fail before any translating. `batch_size` is the feature
     extractor's.
     """
-    from translate.data.demo import resolve_domain
+    from translate.data.domains import resolve_domain
     from translate.data.folders import find_images
     from translate.inference.converter import convert_folder
     from translate.metrics import distribution

@@ -10,10 +10,9 @@ from typing import Any
 
 from torch import nn
 
+from translate.choices import D_NORM_CHOICES
 from translate.errors import ConfigError
 from translate.nets.norms import (
-    D_NORMS,
-    NORMS,
     init_weights,
     initialize,
     load_state_dict_compat,
@@ -27,7 +26,6 @@ from translate.nets.unet import UnetGenerator
 
 __all__ = [
     "GENERATORS",
-    "NORMS",
     "build_discriminator",
     "build_generator",
     "check_image_size",
@@ -97,8 +95,8 @@ def build_discriminator(
     `norm="spectral"` spectrally normalises every conv instead of norm layers (new state-dict keys);
     the other norms give the reference layout.
     """
-    if norm not in D_NORMS:
-        raise ConfigError(f"unknown discriminator norm {norm!r}: choose one of {', '.join(D_NORMS)}")
+    if norm not in D_NORM_CHOICES:
+        raise ConfigError(f"unknown discriminator norm {norm!r}: choose one of {', '.join(D_NORM_CHOICES)}")
     if n_layers < 0:
         raise ConfigError(f"discriminator layers must be 0 (pixel) or more, got {n_layers}")
     # Spectral: no norm layers (Identity keeps the indices), and the convs keep their biases.

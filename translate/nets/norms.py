@@ -13,10 +13,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from translate.config import D_NORM_CHOICES, INIT_CHOICES, NORM_CHOICES
+from translate.choices import INIT_CHOICES, NORM_CHOICES
 from translate.errors import ConfigError
 
-NORMS, D_NORMS, INIT_TYPES = NORM_CHOICES, D_NORM_CHOICES, INIT_CHOICES  # named in config.py (torch-free, for the CLI)
 LEGACY_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 NormFactory = Callable[[int], nn.Module]
@@ -35,7 +34,7 @@ def norm_layer(kind: str) -> NormFactory:
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
     if kind == "none":
         return lambda channels: nn.Identity()
-    raise ConfigError(f"unknown norm {kind!r}: choose one of {', '.join(NORMS)}")
+    raise ConfigError(f"unknown norm {kind!r}: choose one of {', '.join(NORM_CHOICES)}")
 
 
 def conv_bias(kind: str) -> bool:
@@ -59,8 +58,8 @@ def initialize(module: nn.Module, init_type: str = "normal", init_gain: float = 
     `reset_parameters`), which the official DiscoGAN code keeps. Call before `spectral_norm`: it draws
     the plain weights. docs/DEFAULTS.md has which one each method uses, and why.
     """
-    if init_type not in INIT_TYPES:
-        raise ConfigError(f"unknown init type {init_type!r}: choose one of {', '.join(INIT_TYPES)}")
+    if init_type not in INIT_CHOICES:
+        raise ConfigError(f"unknown init type {init_type!r}: choose one of {', '.join(INIT_CHOICES)}")
     draw: dict[str, Callable[[torch.Tensor], object]] = {
         "normal": lambda w: nn.init.normal_(w, 0.0, init_gain),
         "xavier": lambda w: nn.init.xavier_normal_(w, gain=init_gain),
