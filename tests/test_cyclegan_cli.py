@@ -87,11 +87,11 @@ def test_convert_folder_and_reload_give_the_same_output(domains, tmp_path):
     outputs = sorted(converted.glob("*.png"))
     assert len(outputs) == 6 and Image.open(outputs[0]).size == (40, 40)  # 40 is not a multiple of 4: padded, cropped
 
-    from translate.inference.converter import translate_image
+    from translate.inference.converter import translate_batch
     from translate.zoo import load_model
 
     net, spec = load_model(out / "models" / "a2b")
-    expected = translate_image(net, image_to_tensor(load_image(a / "000.png")), 4)
+    expected = translate_batch(net, image_to_tensor(load_image(a / "000.png"))[None], 4)[0]
     written = image_to_tensor(load_image(converted / "000.png"))
     assert (written - expected.clamp(-1, 1)).abs().max() <= 1.01 * 2 / 255  # one 8-bit level in [-1, 1]
 

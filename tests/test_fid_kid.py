@@ -15,8 +15,9 @@ scipy_linalg = pytest.importorskip("scipy.linalg")
 
 from tests.helpers import cli, write_domain  # noqa: E402
 from translate.errors import ConfigError, DataError  # noqa: E402
+from translate.evaluation.features import image_features  # noqa: E402
 from translate.metrics import distribution  # noqa: E402
-from translate.metrics.distribution import fid, image_features, kid  # noqa: E402
+from translate.metrics.distribution import fid, kid  # noqa: E402
 
 URL_NAME = "weights-inception-2015-12-05-6726825d.pth"
 
@@ -147,9 +148,9 @@ def domains(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_evaluate_unpaired_end_to_end(tiny_model, domains, tmp_path, capsys):
     from translate.data.folders import find_images
-    from translate.inference.converter import convert_folder
-    from translate.metrics.evaluate_unpaired import evaluate_unpaired
-    from translate.metrics.report import print_table, write_json
+    from translate.evaluation.report import print_table, write_json
+    from translate.evaluation.unpaired import evaluate_unpaired
+    from translate.inference.runner import convert_folder
 
     inputs, targets = domains
     evaluation = evaluate_unpaired(tiny_model, inputs, targets, device="cpu", extractor=HistogramFeatures())

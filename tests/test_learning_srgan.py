@@ -42,8 +42,8 @@ def test_srresnet_beats_bicubic_on_held_out_photos(tmp_path):
 
     from translate.config import SRResNetConfig
     from translate.engine.trainer import Trainer
+    from translate.evaluation.sr import evaluate_sr
     from translate.methods.srgan import SRResNetMethod
-    from translate.metrics.evaluate_sr import evaluate_sr
 
     train, held_out = write_photos(TRAIN, tmp_path / "train"), write_photos(HELD_OUT, tmp_path / "held_out")
     config = SRResNetConfig(  # the defaults (skip, zero last conv, learning rate, init) on a small net

@@ -22,7 +22,7 @@ from translate.cli import app
 from translate.config import CycleGANConfig, Pix2PixConfig
 from translate.data.images import image_to_tensor, load_image, tensor_to_image
 from translate.errors import ConfigError
-from translate.inference.converter import translate_image
+from translate.inference.converter import translate_batch
 from translate.methods.pix2pix import Pix2Pix, reference_test_mode
 from translate.zoo import load_model
 
@@ -248,7 +248,7 @@ def test_train_resume_export_convert(tmp_path):
     torch.manual_seed(0)
     net, _ = load_model(run)  # consumes the random stream exactly as the converter's load did
     net.train()
-    expected = tensor_to_image(translate_image(net, image_to_tensor(load_image(inputs / "0.png")), 4))
+    expected = tensor_to_image(translate_batch(net, image_to_tensor(load_image(inputs / "0.png"))[None], 4)[0])
     assert np.array_equal(np.asarray(load_image(tmp_path / "out" / "0.png")), np.asarray(expected))
     result = invoke("convert", "--model", run, "--input", inputs, "--output", tmp_path / "out", "--overwrite")
     assert result.exit_code == 0
@@ -260,7 +260,7 @@ def test_train_resume_export_convert(tmp_path):
     net, _ = load_model(run)
     assert not net.training
     image = image_to_tensor(load_image(inputs / "1.png"))
-    expected = tensor_to_image(translate_image(net, image, 4))
+    expected = tensor_to_image(translate_batch(net, image[None], 4)[0])
     for _ in range(2):
         result = invoke("convert", "--model", run, "--input", inputs, "--output", tmp_path / "out", "--overwrite")
         assert result.exit_code == 0

@@ -42,8 +42,8 @@ from PIL import Image
 
 from translate.data.demo import make_domain_images
 from translate.data.images import PNG_FAST, image_to_tensor, load_image
-from translate.inference.converter import convert_folder, serial_convert
-from translate.inference.model import Translator
+from translate.inference.runner import Translator, convert_folder
+from translate.inference.serial import serial_convert
 from translate.nets.builders import build_generator
 from translate.zoo import save_model
 
@@ -112,7 +112,7 @@ def breakdown(images: int) -> Iterator[None]:
     """Print where the pipeline's time went, per image: the main thread waiting for decoded batches,
     starting the network, waiting for its results, handing them to the writers (waiting when they are
     behind), and the writer threads' CPU time. For finding the cap on a machine with many cores."""
-    from translate.inference import model, pipeline
+    from translate.inference import pipeline, runner
 
     spent: Counter[str] = Counter()
     decoded_batches = pipeline._decoded_batches
@@ -139,8 +139,8 @@ def breakdown(images: int) -> Iterator[None]:
 
     timed_parts = [
         (pipeline, "_decoded_batches", timed_batches),
-        (model.Translator, "start_pixels", timed_call("main: starting the network", model.Translator.start_pixels)),
-        (model.Fetch, "get", timed_call("main: waiting for results", model.Fetch.get)),
+        (runner.Translator, "start_pixels", timed_call("main: starting the network", runner.Translator.start_pixels)),
+        (runner.Fetch, "get", timed_call("main: waiting for results", runner.Fetch.get)),
         (pipeline.Writer, "submit", timed_call("main: handing to writers", pipeline.Writer.submit)),
         (pipeline.Writer, "_write", timed_call("writers: CPU time", pipeline.Writer._write, time.thread_time)),
     ]

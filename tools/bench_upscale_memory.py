@@ -34,7 +34,7 @@ def child(model: Path, input_dir: Path, output_dir: Path, tile: int, overlap: in
         load_model(model)
         image_to_tensor(load_image(next(input_dir.iterdir())))
         return
-    from translate.inference.converter import convert_folder
+    from translate.inference.runner import convert_folder
 
     convert_folder(model, input_dir, output_dir, device="cpu", tile=tile, tile_overlap=overlap, require_upscaler=True)
 

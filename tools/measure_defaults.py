@@ -189,8 +189,8 @@ def sr_run(
     `variant`: (--sr-skip, zero the last conv, zero the residual branches)."""
     skip, zero_tail, zero_residuals = variant
     from translate.config import SRResNetConfig
+    from translate.evaluation.sr import evaluate_sr
     from translate.methods import srgan
-    from translate.metrics.evaluate_sr import evaluate_sr
 
     class Variant(srgan.SRResNetMethod):
         def __init__(self, config, accelerator) -> None:

@@ -157,7 +157,7 @@ def upscale(
 def _convert(options: dict[str, Any], require_upscaler: bool) -> None:
     """Run the pipeline with a command's options (by name) and report; exit 1 when files failed."""
     with user_errors():
-        from translate.inference.converter import convert_folder
+        from translate.inference.runner import convert_folder
 
         paths = [options.pop(name) for name in ("model", "input", "output")]
         if options.get("direction") is not None:

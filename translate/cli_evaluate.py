@@ -24,7 +24,7 @@ def sr(
     from translate.cli_options import user_errors
 
     with user_errors():
-        from translate.metrics.evaluate_sr import evaluate_sr
+        from translate.evaluation.sr import evaluate_sr
 
         _report(evaluate_sr(model, hr, scale=scale, device=device, tile=tile, tile_overlap=tile_overlap), json_out)
 
@@ -43,7 +43,7 @@ def paired(
     from translate.cli_options import user_errors
 
     with user_errors():
-        from translate.metrics.evaluate_paired import evaluate_paired
+        from translate.evaluation.paired import evaluate_paired
 
         _report(evaluate_paired(model, data=data, a=a, b=b, direction=direction, device=device), json_out)
 
@@ -64,7 +64,7 @@ def unpaired(
     from translate.cli_options import user_errors
 
     with user_errors():
-        from translate.metrics.evaluate_unpaired import evaluate_unpaired
+        from translate.evaluation.unpaired import evaluate_unpaired
 
         evaluation = evaluate_unpaired(
             model, input_dir, target_dir, direction=direction, device=device, inception_weights=inception_weights
@@ -73,7 +73,7 @@ def unpaired(
 
 
 def _report(evaluation, json_out: Path | None) -> None:
-    from translate.metrics.report import print_table, write_json
+    from translate.evaluation.report import print_table, write_json
 
     print_table(evaluation)
     if json_out is not None:

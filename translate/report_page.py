@@ -462,12 +462,12 @@ def prepare(example: Example, spec: dict[str, Any], settings: dict[str, Any]) ->
 
 
 def translate_all(folder: Path, inputs: list[Image.Image]) -> list[Image.Image]:
-    """Run an exported model on CPU, seeded (pix2pix as published keeps dropout on)."""
+    """Run an exported model on CPU through the one runner, seeded (pix2pix as published keeps dropout on)."""
     import torch
 
-    from translate import load_model
+    from translate.inference.runner import Translator
 
-    model = load_model(folder, device="cpu")
+    model = Translator.load(folder, device="cpu")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         return [model(image) for image in inputs]

@@ -6,7 +6,7 @@
 - a plain state dict file (`.pth`/`.pt`, read with `weights_only=True`, or `.safetensors`): a
   generator of the reference CycleGAN/pix2pix code or of CUT, recognised from its keys and shapes
   (translate/nets/detect.py), else a super-resolution model that spandrel recognises
-  (translate/inference/external_sr.py).
+  (translate/nets/external_sr.py).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def load_weights_file(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     try:
         generator = detect_generator(state, str(path))
     except NotAGenerator:
-        from translate.inference.external_sr import load_external_sr
+        from translate.nets.external_sr import load_external_sr
 
         loaded = load_external_sr(raw, path)  # spandrel canonicalises the raw dict its own way
         if loaded is None:

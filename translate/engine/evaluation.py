@@ -94,7 +94,7 @@ class PairedScorer:
             raise DataError(f"--eval-a {self.a} and --eval-b {self.b} hold no image pairs")
 
     def __call__(self, model: Path, device: str) -> dict[str, float]:
-        from translate.metrics.evaluate_paired import evaluate_paired
+        from translate.evaluation.paired import evaluate_paired
 
         return evaluate_paired(model, a=str(self.a), b=str(self.b), device=device).mean()
 
@@ -121,7 +121,7 @@ class SRScorer:
             raise DataError(f"--eval-b: {small[0]} is smaller than {side}x{side}, too small to score at x{self.scale}")
 
     def __call__(self, model: Path, device: str) -> dict[str, float]:
-        from translate.metrics.evaluate_sr import evaluate_sr
+        from translate.evaluation.sr import evaluate_sr
 
         return evaluate_sr(model, self.hr, device=device).mean()
 
@@ -187,7 +187,7 @@ class UnpairedScorer:
 
     def __call__(self, model: Path, device: str) -> dict[str, float]:
         from translate.data.folders import find_images
-        from translate.inference.converter import serial_convert
+        from translate.inference.serial import serial_convert
 
         with tempfile.TemporaryDirectory(prefix="translate-eval-") as tmp:
             serial_convert(model, self.a, Path(tmp), device=device, tile=None)  # one process, no collectives
@@ -206,25 +206,17 @@ class UnpairedScorer:
         }
 
     def _fid_kid(self, outputs: list[Path]) -> dict[str, float]:
-        from translate.metrics import distribution
+        from translate.evaluation.features import image_features
+        from translate.metrics.distribution import fid_kid
 
         if not self._reference:
             self._reference = {
-                "b": distribution.image_features(self.targets, self.extractor, description="features: targets"),
-                "a": distribution.image_features(self.inputs, self.extractor, description="features: inputs"),
+                "b": image_features(self.targets, self.extractor, description="features: targets"),
+                "a": image_features(self.inputs, self.extractor, description="features: inputs"),
             }
-        targets, inputs = self._reference["b"], self._reference["a"]
-        translated = distribution.image_features(outputs, self.extractor, description="features: translations")
-        size = distribution.kid_subset_size(min(len(translated), len(inputs)), len(targets))
-        kid, kid_std = distribution.kid(translated, targets, size)
-        input_kid, _ = distribution.kid(inputs, targets, size)
-        return {
-            "fid": distribution.fid(translated, targets),
-            "kid": kid,
-            "kid_std": kid_std,
-            "input_fid": distribution.fid(inputs, targets),
-            "input_kid": input_kid,
-        }
+        translated = image_features(outputs, self.extractor, description="features: translations")
+        values = fid_kid(translated, self._reference["b"], self._reference["a"])
+        return {key: values[key] for key in ("fid", "kid", "kid_std", "input_fid", "input_kid")}
 
 
 def build_scorer(config: TrainConfig, device: str) -> Scorer | None:

@@ -32,11 +32,12 @@ import numpy as np
 from translate.data.images import PNG_FAST
 from translate.errors import ConfigError, DataError
 from translate.inference.cpu_trial import CpuTrial
+from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling
 
 if TYPE_CHECKING:
     import torch
 
-    from translate.inference.model import Fetch, Translator
+    from translate.inference.runner import Fetch, Translator
 
 FORMATS = ("png", "jpg", "webp")
 FAILURES_FILE = "failures.json"
@@ -58,13 +59,11 @@ class ConvertOptions:
     size: int | None = None  # shorter side before converting; None: as the image is
     keep_size: bool = True  # with `size`: resize each result back to its input's size
     overwrite: bool = False
-    tile: int | None = 512  # SR only: LR tiles of at most this many pixels (0/None: whole images)
-    tile_overlap: int = 32
+    tile: int | None = DEFAULT_TILE  # SR only: LR tiles of at most this many pixels (0/None: whole images)
+    tile_overlap: int = DEFAULT_OVERLAP
     writers: int | None = None  # encoding threads; None: one per core not decoding, at least 2
 
     def validate(self) -> None:
-        from translate.inference.tiling import check_tiling
-
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size {self.batch_size} must be at least 1")
         if self.workers is not None and self.workers < 0:
@@ -360,10 +359,15 @@ def process_state() -> Any:
     return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
 
+def check_folders(input_dir: Path, output_dir: Path) -> None:
+    src, dst = input_dir.resolve(), output_dir.resolve()
+    if dst == src or src in dst.parents:
+        raise ConfigError(f"--output {output_dir} must not be --input or inside it (inputs are never overwritten)")
+
+
 def convert(translator: Translator, input_dir: Path, output_dir: Path, options: ConvertOptions) -> ConvertReport:
     """Convert every image under `input_dir` (a folder or a domain name) into `output_dir`."""
     from translate.data.domains import resolve_domain
-    from translate.inference.converter import check_folders
 
     started = time.monotonic()
     state = process_state()

@@ -11,17 +11,21 @@ result goes straight into a uint8 array, the smallest form of the output.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from translate.errors import ConfigError
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+# torch is imported inside `upscale_image` only: the CLI reads the tiling defaults at start-up.
+
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 32  # LR pixels; SRResNet-16's receptive field reaches ~40, the far part barely matters
-SR_METHODS = ("srresnet", "srgan", "external-sr")  # external-sr: spandrel (inference/external_sr.py)
+SR_METHODS = ("srresnet", "srgan", "external-sr")  # external-sr: spandrel (nets/external_sr.py)
 
 Span = tuple[int, int, int, int]  # (window start, window end, keep start, keep end) along one axis
 
@@ -51,22 +55,28 @@ def tile_spans(length: int, tile: int, overlap: int) -> list[Span]:
     return spans
 
 
-@torch.inference_mode()
 def upscale_image(
     net: nn.Module, image: torch.Tensor, scale: int, tile: int | None = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
 ) -> np.ndarray:
     """Upscale one CHW image in [-1, 1] (on the net's device) to an (H*scale)x(W*scale)x3 uint8 array."""
-    from translate.data.images import tensor_to_image
+    import torch
 
     check_tiling(tile, overlap)
-    _, height, width = image.shape
-    if not tile or (height <= tile and width <= tile):
-        return np.asarray(tensor_to_image(net(image[None])[0]))
-    out = np.empty((height * scale, width * scale, 3), dtype=np.uint8)
-    s = scale
-    for y0, y1, keep_y0, keep_y1 in tile_spans(height, tile, overlap):
-        for x0, x1, keep_x0, keep_x1 in tile_spans(width, tile, overlap):
-            result = net(image[None, :, y0:y1, x0:x1])[0]
-            centre = result[:, (keep_y0 - y0) * s : (keep_y1 - y0) * s, (keep_x0 - x0) * s : (keep_x1 - x0) * s]
-            out[keep_y0 * s : keep_y1 * s, keep_x0 * s : keep_x1 * s] = np.asarray(tensor_to_image(centre))
-    return out
+    with torch.inference_mode():
+        _, height, width = image.shape
+        if not tile or (height <= tile and width <= tile):
+            return _pixels(net(image[None])[0])
+        out = np.empty((height * scale, width * scale, 3), dtype=np.uint8)
+        s = scale
+        for y0, y1, keep_y0, keep_y1 in tile_spans(height, tile, overlap):
+            for x0, x1, keep_x0, keep_x1 in tile_spans(width, tile, overlap):
+                result = net(image[None, :, y0:y1, x0:x1])[0]
+                centre = result[:, (keep_y0 - y0) * s : (keep_y1 - y0) * s, (keep_x0 - x0) * s : (keep_x1 - x0) * s]
+                out[keep_y0 * s : keep_y1 * s, keep_x0 * s : keep_x1 * s] = _pixels(centre)
+        return out
+
+
+def _pixels(image: torch.Tensor) -> np.ndarray:
+    from translate.data.images import tensor_to_image
+
+    return np.asarray(tensor_to_image(image))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -133,35 +133,6 @@ class InceptionFeatures:
         return features.double().cpu().numpy()
 
 
-def image_features(
-    paths: Sequence[Path], extractor: FeatureExtractor, batch_size: int = 32, description: str = "features"
-) -> np.ndarray:
-    """Features of every image in `paths`, in that order (N x D, float64).
-
-    Images keep their own size (the extractor resizes, as torch-fidelity does); a batch only holds
-    images of one size, so folders of mixed sizes work.
-    """
-    from rich.progress import track
-
-    from translate.data.images import image_size, load_image
-
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be at least 1, got {batch_size}")
-    by_size: dict[tuple[int, int], list[int]] = {}
-    for index, path in enumerate(paths):
-        by_size.setdefault(image_size(path), []).append(index)
-    batches = [group[i : i + batch_size] for group in by_size.values() for i in range(0, len(group), batch_size)]
-    rows: list[np.ndarray | None] = [None] * len(paths)
-    for batch in track(batches, description=description, transient=True):
-        images = np.stack([np.asarray(load_image(paths[i])).transpose(2, 0, 1) for i in batch])
-        features = np.asarray(extractor(images), dtype=np.float64)
-        if features.ndim != 2 or len(features) != len(batch):
-            raise ValueError(f"feature extractor gave shape {features.shape} for {len(batch)} images")
-        for i, row in zip(batch, features, strict=True):
-            rows[i] = row
-    return np.stack(rows) if rows else np.zeros((0, 0))
-
-
 def _check(a: np.ndarray, b: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
@@ -204,3 +175,25 @@ def kid(
     settings = {"kid_subsets": subsets, "kid_subset_size": size, "rng_seed": seed, "verbose": False}
     out = kid_features_to_metric(torch.from_numpy(a), torch.from_numpy(b), **settings)
     return float(out[KEY_METRIC_KID_MEAN]), float(out[KEY_METRIC_KID_STD])
+
+
+def fid_kid(
+    translated: np.ndarray, targets: np.ndarray, inputs: np.ndarray, subset_size: int | None = None
+) -> dict[str, float]:
+    """FID and KID of the translations against the targets, and of the untranslated inputs (the
+    baseline a model must beat) against the same targets, with one KID subset size for both.
+
+    The one place both `translate evaluate unpaired` and evaluation while training score a model.
+    """
+    size = kid_subset_size(min(len(translated), len(inputs)), len(targets), subset_size)
+    kid_mean, kid_std = kid(translated, targets, size)
+    input_kid, input_kid_std = kid(inputs, targets, size)
+    return {
+        "fid": fid(translated, targets),
+        "kid": kid_mean,
+        "kid_std": kid_std,
+        "input_fid": fid(inputs, targets),
+        "input_kid": input_kid,
+        "input_kid_std": input_kid_std,
+        "kid_subset_size": size,
+    }

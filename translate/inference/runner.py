@@ -1,4 +1,9 @@
-"""A loaded generator ready to turn images into images: the Python API and the pipeline's engine.
+"""The one model runner: a loaded generator that turns images into images, run the way it was trained.
+
+Everything that runs a generator on user images goes through `Translator`: `translate convert` and
+`upscale` (the pipeline feeds it batches), `translate.load_model(...)(image)`, `translate evaluate`,
+evaluation while training and the report's image rows. Precision, eval mode, padding to the
+architecture's size rule and tiling of large SR inputs are therefore decided here once.
 
 ```python
 from translate import load_model
@@ -22,16 +27,25 @@ import numpy as np
 import torch
 
 from translate.errors import ConfigError
-from translate.inference.converter import make_batch_translator, pick_device
+from translate.inference.converter import make_batch_translator
+from translate.inference.pipeline import ConvertOptions, ConvertReport, convert
 from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling, is_upscaler, upscale_image
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from translate.inference.pipeline import ConvertReport
-
 PRECISIONS = ("fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def pick_device(name: str) -> torch.device:
+    """`auto` (the GPU when there is one), or any name torch knows; a bad name is the user's mistake."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r} is not a device (auto, cpu, cuda, cuda:1, ...)") from None
 
 
 def quantize(batch: torch.Tensor) -> torch.Tensor:
@@ -166,8 +180,29 @@ class Translator:
 
     def convert_folder(self, input_dir: str | Path, output_dir: str | Path, **options: Any) -> ConvertReport:
         """Convert a folder with the same pipeline as `translate convert`; `options` are ConvertOptions fields."""
-        from translate.inference.pipeline import ConvertOptions, convert
-
         settings = ConvertOptions(**options)
         settings.validate()
         return convert(self, Path(input_dir), Path(output_dir), settings)
+
+
+def convert_folder(
+    model: Path,
+    input_dir: Path,
+    output_dir: Path,
+    direction: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+    require_upscaler: bool = False,
+    suffix: str = ".png",
+    **options: Any,
+) -> ConvertReport:
+    """Load `model` and convert a folder through the batched pipeline; returns its ConvertReport.
+
+    `options` are further `ConvertOptions` fields (overwrite, batch_size, workers, tile, quality, ...).
+    """
+    settings = ConvertOptions(format=suffix.lstrip("."), **options)
+    settings.validate()
+    translator = Translator.load(model, direction=direction, device=device, precision=precision)
+    if require_upscaler and not translator.is_upscaler:
+        raise ConfigError(f"--model {model} is a {translator.spec.get('method')} model, not a super-resolution one")
+    return convert(translator, input_dir, output_dir, settings)

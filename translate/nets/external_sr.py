@@ -17,7 +17,6 @@ from torch import Tensor, nn
 
 from translate.errors import ConfigError
 
-INSTALL_HINT = "pip install 'translate-gan[sr]'"
 METHOD = "external-sr"
 
 
@@ -75,7 +74,3 @@ def load_external_sr(state: dict[str, Tensor], source: str | Path) -> tuple[nn.M
         "detected": True,
     }
     return ExternalSR(descriptor).eval(), spec
-
-
-def is_external(spec: dict[str, Any]) -> bool:
-    return spec.get("method") == METHOD

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from translate.metrics.report import Evaluation
+from translate.evaluation.report import Evaluation
 
 
 @dataclass
@@ -79,29 +79,24 @@ def evaluate_paired(
     from translate.data.domains import resolve_domain
     from translate.data.images import tensor_to_image
     from translate.errors import ConfigError
-    from translate.inference.converter import make_translator, pick_device
-    from translate.inference.tiling import is_upscaler
-    from translate.zoo import load_model
+    from translate.inference.runner import Translator
 
     if (data is None) == (a is None or b is None):
         raise ConfigError("give the pairs as --data (side-by-side A|B images) or as --a and --b, not both")
-    dev = pick_device(device)
-    net, spec = load_model(Path(model), direction, dev)
-    if is_upscaler(spec):
+    translator = Translator.load(model, direction=direction, device=device)
+    if translator.is_upscaler:
         raise ConfigError(f"--model {model} is a super-resolution model: score it with `translate evaluate sr`")
-    way = spec.get("direction") or direction or "a2b"
+    way = translator.spec.get("direction") or direction or "a2b"
     if data is not None:
         pairs, source = PairedDataset.from_side_by_side(resolve_domain(data), direction=way), data
     else:
         pairs, source = PairedDataset.from_folders(resolve_domain(a), resolve_domain(b), direction=way), f"{a} | {b}"
-    translate = make_translator(net, spec)
     torch.manual_seed(0)  # a model converted with dropout on (pix2pix as published) scores the same each time
     scores = []
-    with torch.inference_mode():
-        for index in track(range(len(pairs)), description="evaluate", transient=True):
-            item = pairs[index]
-            source_image, target = (np.asarray(tensor_to_image(item[key])) for key in ("a", "b"))
-            output = np.asarray(tensor_to_image(translate(item["a"].to(dev)).float().cpu()))
-            name = Path(item["a_path"]).name
-            scores.append(PairScores(name, *score(output, target), *score(source_image, target)))
+    for index in track(range(len(pairs)), description="evaluate", transient=True):
+        item = pairs[index]
+        source_image, target = (np.asarray(tensor_to_image(item[key])) for key in ("a", "b"))
+        output = translator.run_batch(item["a"][None])[0]
+        name = Path(item["a_path"]).name
+        scores.append(PairScores(name, *score(output, target), *score(source_image, target)))
     return PairedEvaluation(scores, str(model), source, way)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from translate.errors import ConfigError, DataError
-from translate.metrics.report import Evaluation
+from translate.evaluation.report import Evaluation
 
 
 @dataclass
@@ -78,26 +78,24 @@ def evaluate_sr(
     from translate.data.folders import find_images
     from translate.data.images import image_to_tensor, load_image
     from translate.data.superres import bicubic_downscale, bicubic_resize, modcrop
-    from translate.inference.converter import pick_device
-    from translate.inference.tiling import is_upscaler, upscale_image
-    from translate.zoo import load_model
+    from translate.inference.runner import Translator
 
     root = resolve_domain(str(hr_dir))
     paths = find_images(root)
-    dev = pick_device(device)
-    net, spec = load_model(Path(model), device=dev)
-    if not is_upscaler(spec):
-        raise ConfigError(f"--model {model} is a {spec.get('method')} model, not a super-resolution one")
-    if scale is not None and scale != spec["scale"]:
-        raise ConfigError(f"--scale {scale} does not match the model, which upscales x{spec['scale']}")
-    scale = int(spec["scale"])
+    translator = Translator.load(model, device=device)
+    if not translator.is_upscaler:
+        raise ConfigError(f"--model {model} is a {translator.spec.get('method')} model, not a super-resolution one")
+    if scale is not None and scale != translator.scale:
+        raise ConfigError(f"--scale {scale} does not match the model, which upscales x{translator.scale}")
+    scale = translator.scale
+    translator.tile, translator.tile_overlap = tile, tile_overlap
     scores = []
     for path in track(paths, description="evaluate", transient=True):
         hr = modcrop(np.asarray(load_image(path)), scale)
         if min(hr.shape[:2]) < 2 * scale + 11:  # SSIM's 11x11 window must fit after the border crop
             raise DataError(f"{path}: {hr.shape[1]}x{hr.shape[0]} is too small to score at x{scale}")
         lr = bicubic_downscale(hr, scale)
-        sr = upscale_image(net, image_to_tensor(lr).to(dev), scale, tile, tile_overlap)
+        sr = translator.run_batch(image_to_tensor(lr)[None])[0]
         bicubic = bicubic_resize(lr, hr.shape[1], hr.shape[0])
         name = path.relative_to(root).as_posix()
         scores.append(ImageScores(name, *score(sr, hr, scale), *score(bicubic, hr, scale)))

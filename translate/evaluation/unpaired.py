@@ -1,7 +1,7 @@
 """Score an unpaired translation model (CycleGAN, DiscoGAN, ...) by FID and KID against real targets.
 
 Without pairs there is no per-image truth: the held-out inputs are translated (through the same
-converter as `translate convert`) and the set of translations is compared with a set of real target
+runner and pipeline as `translate convert`) and the set of translations is compared with a set of real target
 images. The untranslated inputs are scored against the same targets too, because "change nothing"
 is the baseline a model must beat (as the input columns of the paired evaluation).
 """
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from translate.errors import DataError
+from translate.evaluation.report import Evaluation
 from translate.metrics.distribution import FeatureExtractor
-from translate.metrics.report import Evaluation
 
 
 @dataclass
@@ -87,7 +87,8 @@ def evaluate_unpaired(
     """
     from translate.data.domains import resolve_domain
     from translate.data.folders import find_images
-    from translate.inference.converter import convert_folder
+    from translate.evaluation.features import image_features
+    from translate.inference.runner import convert_folder
     from translate.metrics import distribution
 
     if extractor is None:
@@ -102,17 +103,12 @@ def evaluate_unpaired(
         if len(outputs) < 2 or len(targets) < 2:
             counts = f"{len(outputs)} translated, {len(targets)} targets"
             raise DataError(f"FID/KID need at least 2 images in each set: {counts}")
-        size = distribution.kid_subset_size(min(len(outputs), len(inputs)), len(targets), kid_subset_size)
-        output_features = distribution.image_features(outputs, extractor, batch_size, "features: translations")
-    target_features = distribution.image_features(targets, extractor, batch_size, "features: targets")
-    input_features = distribution.image_features(inputs, extractor, batch_size, "features: inputs")
-    scores = SetScores(
-        "test set",
-        distribution.fid(output_features, target_features),
-        *distribution.kid(output_features, target_features, size),
-        distribution.fid(input_features, target_features),
-        *distribution.kid(input_features, target_features, size),
-    )
+        output_features = image_features(outputs, extractor, batch_size, "features: translations")
+    target_features = image_features(targets, extractor, batch_size, "features: targets")
+    input_features = image_features(inputs, extractor, batch_size, "features: inputs")
+    values = distribution.fid_kid(output_features, target_features, input_features, kid_subset_size)
+    size = int(values.pop("kid_subset_size"))
+    scores = SetScores("test set", **values)
     return UnpairedEvaluation(
         [scores],
         str(model),
