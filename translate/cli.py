@@ -7,7 +7,6 @@ them, so `translate --help` and option errors answer at once.
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,17 @@ from translate.cli_datasets import datasets_app
 from translate.cli_evaluate import evaluate_app
 from translate.cli_export import export
 from translate.cli_inspect import inspect
-from translate.cli_options import command_from_config, user_errors
+from translate.cli_options import (
+    DEVICE,
+    DIRECTION,
+    MODEL,
+    TILE,
+    TILE_OVERLAP,
+    Direction,
+    command_from_config,
+    direction_value,
+    user_errors,
+)
 from translate.cli_report import report
 from translate.cli_weights import weights_app
 from translate.config import METHOD_CONFIGS, TrainConfig
@@ -69,16 +78,9 @@ for _name, _cls in METHOD_CONFIGS.items():
     train_app.command(_name)(command_from_config(_cls, run_training, _cls.__doc__ or ""))
 
 
-class Direction(str, Enum):
-    a2b = "a2b"
-    b2a = "b2a"
-
-
 # Options shared by `convert` and `upscale` (one pipeline runs both).
-_MODEL_HELP = "A run folder, an exported model folder, a pretrained name, or a generator file (.pth / .safetensors)."
 _OUTPUT = typer.Option(..., "--output", help="Folder for the results (mirrors the input's layout).")
 _OVERWRITE = typer.Option(False, "--overwrite", help="Replace results that already exist (else a re-run continues).")
-_DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ... (under `accelerate launch`: its own).")
 _BATCH = typer.Option(8, "--batch-size", help="Images of the same size run through the model together.")
 _WORKERS = typer.Option(None, "--workers", help="Processes reading and decoding images [default: one per core, <= 4].")
 _PRECISION = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (GPU only); fp32 is bit-exact.")
@@ -94,12 +96,12 @@ _PNG_COMPRESSION = typer.Option(
 
 @app.command()
 def convert(
-    model: Path = typer.Option(..., "--model", help=_MODEL_HELP),
+    model: Path = MODEL,
     input: Path = typer.Option(
         ..., "--input", help="Folder of images to convert (searched recursively), or a domain name."
     ),
     output: Path = _OUTPUT,
-    direction: Direction | None = typer.Option(None, "--direction", help="Which generator of a run to use."),
+    direction: Direction | None = DIRECTION,
     size: int | None = typer.Option(
         None,
         "--size",
@@ -116,7 +118,7 @@ def convert(
     quality: int = _QUALITY,
     png_compression: str = _PNG_COMPRESSION,
     overwrite: bool = _OVERWRITE,
-    device: str = _DEVICE,
+    device: str = DEVICE,
 ) -> None:
     """Translate every image in a folder with a trained generator.
 
@@ -128,16 +130,11 @@ def convert(
 
 @app.command()
 def upscale(
-    model: Path = typer.Option(
-        ...,
-        "--model",
-        help="A super-resolution model: run, model folder or SR file "
-        "(ESRGAN, Real-ESRGAN, SwinIR, ... with the `sr` extra).",
-    ),
+    model: Path = MODEL,
     input: Path = typer.Option(..., "--input", help="Folder of images to upscale (searched recursively)."),
     output: Path = _OUTPUT,
-    tile: int = typer.Option(512, "--tile", help="Feed the network LR tiles of at most N x N px (0: whole images)."),
-    tile_overlap: int = typer.Option(32, "--tile-overlap", help="LR pixels of context around each tile (no seams)."),
+    tile: int = TILE,
+    tile_overlap: int = TILE_OVERLAP,
     batch_size: int = typer.Option(4, "--batch-size", help="Images of the same size (up to --tile) run together."),
     workers: int | None = _WORKERS,
     precision: str = _PRECISION,
@@ -145,7 +142,7 @@ def upscale(
     quality: int = _QUALITY,
     png_compression: str = _PNG_COMPRESSION,
     overwrite: bool = _OVERWRITE,
-    device: str = _DEVICE,
+    device: str = DEVICE,
 ) -> None:
     """Upscale every image in a folder with a super-resolution model, tile by tile within a memory bound.
 
@@ -160,8 +157,7 @@ def _convert(options: dict[str, Any], require_upscaler: bool) -> None:
         from translate.inference.runner import convert_folder
 
         paths = [options.pop(name) for name in ("model", "input", "output")]
-        if options.get("direction") is not None:
-            options["direction"] = options["direction"].value
+        options["direction"] = direction_value(options.get("direction"))
         options["suffix"] = f".{options.pop('format')}"
         report = convert_folder(*paths, require_upscaler=require_upscaler, **options)
     from translate.inference.pipeline import process_state

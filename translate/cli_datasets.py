@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from translate.cli_options import user_errors
+
 datasets_app = typer.Typer(
     help="Named public data sets (list, download, prepare) and pair tools (combine, split).", no_args_is_help=True
 )
@@ -22,8 +24,6 @@ def combine(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results that already exist."),
 ) -> None:
     """Join two aligned folders into side-by-side A|B images (the layout of the public pix2pix sets)."""
-    from translate.cli_options import user_errors
-
     with user_errors():
         from translate.data.pairs import combine_folders
 
@@ -37,8 +37,6 @@ def split(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results that already exist."),
 ) -> None:
     """Cut side-by-side A|B images into two aligned folders, OUT/A and OUT/B."""
-    from translate.cli_options import user_errors
-
     with user_errors():
         from translate.data.pairs import split_folder
 
@@ -76,8 +74,6 @@ def download(
     keep_archive: bool = typer.Option(False, "--keep-archive", help="Keep the archive after unpacking it."),
 ) -> None:
     """Download, verify and unpack a named data set; run it again to resume an interrupted download."""
-    from translate.cli_options import user_errors
-
     with user_errors():
         from translate.data import catalog
 
@@ -98,8 +94,6 @@ def prepare(
     data_root: Path | None = typer.Option(None, "--data-root", help=_DATA_ROOT_HELP),
 ) -> None:
     """Cut a paired set's side-by-side A|B images into domain folders, once (CycleGAN sets come split)."""
-    from translate.cli_options import user_errors
-
     with user_errors():
         from translate.data import catalog
 

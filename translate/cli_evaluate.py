@@ -7,22 +7,32 @@ from pathlib import Path
 
 import typer
 
+from translate.cli_options import (
+    DEVICE,
+    DIRECTION,
+    JSON_OUT,
+    MODEL,
+    TILE,
+    TILE_OVERLAP,
+    Direction,
+    direction_value,
+    user_errors,
+)
+
 evaluate_app = typer.Typer(help="Score trained models against ground truth.", no_args_is_help=True)
 
 
 @evaluate_app.command("sr")
 def sr(
-    model: Path = typer.Option(..., "--model", help="A super-resolution model folder, or an srresnet/srgan run."),
+    model: Path = MODEL,
     hr: Path = typer.Option(..., "--hr", help="Folder of high-resolution test images (their LR is made by bicubic)."),
     scale: int | None = typer.Option(None, "--scale", help="Upscaling factor; read from the model if not given."),
-    json_out: Path | None = typer.Option(None, "--json", help="Also write every score to this JSON file."),
-    tile: int = typer.Option(512, "--tile", help="Upscale in LR tiles of at most N pixels (0: whole images)."),
-    tile_overlap: int = typer.Option(32, "--tile-overlap", help="LR pixels of context around each tile."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+    json_out: Path | None = JSON_OUT,
+    tile: int = TILE,
+    tile_overlap: int = TILE_OVERLAP,
+    device: str = DEVICE,
 ) -> None:
     """PSNR and SSIM (Y channel, border cropped) of a super-resolution model, next to bicubic upscaling."""
-    from translate.cli_options import user_errors
-
     with user_errors():
         from translate.evaluation.sr import evaluate_sr
 
@@ -31,43 +41,45 @@ def sr(
 
 @evaluate_app.command("paired")
 def paired(
-    model: Path = typer.Option(..., "--model", help="A model folder, a run folder or a pretrained name."),
+    model: Path = MODEL,
     data: str | None = typer.Option(None, "--data", help="Held-out side-by-side A|B images (folder or name:val)."),
     a: str | None = typer.Option(None, "--a", help="Held-out A images, paired with --b by relative path and name."),
     b: str | None = typer.Option(None, "--b", help="Held-out B images."),
-    direction: str | None = typer.Option(None, "--direction", help="Which generator of a run (a2b or b2a)."),
-    json_out: Path | None = typer.Option(None, "--json", help="Also write every score to this JSON file."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+    direction: Direction | None = DIRECTION,
+    json_out: Path | None = JSON_OUT,
+    device: str = DEVICE,
 ) -> None:
     """L1, PSNR and SSIM of a translation model against ground-truth pairs, next to the input itself."""
-    from translate.cli_options import user_errors
-
     with user_errors():
         from translate.evaluation.paired import evaluate_paired
 
-        _report(evaluate_paired(model, data=data, a=a, b=b, direction=direction, device=device), json_out)
+        way = direction_value(direction)
+        _report(evaluate_paired(model, data=data, a=a, b=b, direction=way, device=device), json_out)
 
 
 @evaluate_app.command("unpaired")
 def unpaired(
-    model: Path = typer.Option(..., "--model", help="A model folder, a run folder or a pretrained name."),
+    model: Path = MODEL,
     input_dir: str = typer.Option(..., "--input", help="Held-out images of the model's input domain (or a name)."),
     target_dir: str = typer.Option(..., "--target", help="Real images of the target domain to compare with."),
-    direction: str | None = typer.Option(None, "--direction", help="Which generator of a run (a2b or b2a)."),
+    direction: Direction | None = DIRECTION,
     inception_weights: Path | None = typer.Option(
         None, "--inception-weights", help="torch-fidelity's Inception weights (.pth); default: its download cache."
     ),
-    json_out: Path | None = typer.Option(None, "--json", help="Also write the scores to this JSON file."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
+    json_out: Path | None = JSON_OUT,
+    device: str = DEVICE,
 ) -> None:
     """FID and KID (Inception features) of a model's translations against real targets, next to the input itself."""
-    from translate.cli_options import user_errors
-
     with user_errors():
         from translate.evaluation.unpaired import evaluate_unpaired
 
         evaluation = evaluate_unpaired(
-            model, input_dir, target_dir, direction=direction, device=device, inception_weights=inception_weights
+            model,
+            input_dir,
+            target_dir,
+            direction=direction_value(direction),
+            device=device,
+            inception_weights=inception_weights,
         )
         _report(evaluation, json_out)
 

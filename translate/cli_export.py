@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from translate.cli_options import DIRECTION, Direction, direction_value, user_errors
+
 
 class ExportFormat(str, Enum):
     onnx = "onnx"
@@ -44,21 +46,19 @@ def export(
     ),
     format: ExportFormat = typer.Option(..., "--format", "-f", help="onnx or pt2 (torch.export program)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: MODEL[-DIRECTION].FORMAT)."),
-    direction: str | None = typer.Option(None, "--direction", help="Which generator of a run (a2b or b2a)."),
+    direction: Direction | None = DIRECTION,
     size: int | None = typer.Option(
         None, "--size", help="Side of the traced example image (default: a small size the generator takes)."
     ),
     opset: int = typer.Option(18, "--opset", help="ONNX opset version."),
     tolerance: float = typer.Option(1e-3, "--tolerance", help="Largest accepted difference from PyTorch."),
 ) -> None:
-    from translate.cli_options import user_errors
-
     with user_errors():
         from translate.export import export_model
         from translate.zoo import load_model
 
-        net, spec = load_model(model, direction=direction, device="cpu")
-        target = out or default_out(model, direction, format.value)
+        net, spec = load_model(model, direction=direction_value(direction), device="cpu")
+        target = out or default_out(model, direction_value(direction), format.value)
         report = export_model(net, spec, target, format.value, size, opset=opset, tolerance=tolerance)
         typer.echo(report.summary())
 

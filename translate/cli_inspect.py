@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from translate.cli_options import DIRECTION, Direction, direction_value, user_errors
 from translate.errors import ConfigError
 
 
@@ -19,15 +20,13 @@ def inspect(
     file: Path = typer.Argument(
         ..., help="A .pth/.pt/.safetensors file, a model folder, a run folder or a pretrained name."
     ),
-    direction: str | None = typer.Option(None, "--direction", help="Which model of a run folder (a2b or b2a)."),
+    direction: Direction | None = DIRECTION,
 ) -> None:
     """Show the architecture detected in a generator file (or stored with a model): no need to know it beforehand."""
-    from translate.cli_options import user_errors
-
     with user_errors():
         from translate.zoo import load_model
 
-        net, spec = load_model(file, direction)
+        net, spec = load_model(file, direction_value(direction))
         parameters = sum(p.numel() for p in net.parameters())
         width = max(len(label) for label, _ in describe(spec, parameters))
         for label, value in describe(spec, parameters):

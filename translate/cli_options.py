@@ -19,8 +19,10 @@ from typing import Any
 
 import typer
 
+from translate.choices import DIRECTION_CHOICES
 from translate.config import TrainConfig, config_fields, from_dict, read_settings, saved_run_settings
 from translate.errors import ConfigError, TranslateError
+from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 _EXPLICIT_SOURCES = {"COMMANDLINE", "ENVIRONMENT"}
 
@@ -41,6 +43,27 @@ def user_errors() -> Iterator[None]:
 
 def _choice_enum(name: str, choices: tuple[str, ...]) -> type[enum.Enum]:
     return enum.Enum(name, {c: c for c in choices}, type=str)  # type: ignore[return-value]
+
+
+Direction = _choice_enum("Direction", DIRECTION_CHOICES)
+
+# Options that several commands share, declared once so their names, defaults and help agree.
+MODEL = typer.Option(
+    ...,
+    "--model",
+    help="A run folder, an exported model folder, a pretrained name, or a generator file (.pth / .safetensors; "
+    "super-resolution files of ESRGAN, Real-ESRGAN, SwinIR, ... with the `sr` extra).",
+)
+DIRECTION = typer.Option(None, "--direction", help="Which generator of a run folder with several (a2b or b2a).")
+DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ... (under `accelerate launch`: its own).")
+JSON_OUT = typer.Option(None, "--json", help="Also write every score to this JSON file.")
+TILE = typer.Option(DEFAULT_TILE, "--tile", help="Feed the network LR tiles of at most N x N px (0: whole images).")
+TILE_OVERLAP = typer.Option(DEFAULT_OVERLAP, "--tile-overlap", help="LR pixels of context around each tile (no seams).")
+
+
+def direction_value(direction: enum.Enum | None) -> str | None:
+    """The plain string the library takes."""
+    return None if direction is None else direction.value
 
 
 def _panel_of(cls: type, name: str) -> tuple[int, str]:

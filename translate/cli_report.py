@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from translate.cli_options import user_errors
+
 
 def report(
     run: Path = typer.Argument(..., help="A run folder (the --out of `translate train`).", show_default=False),
@@ -28,8 +30,6 @@ def report(
     ),
 ) -> None:
     """Write one self-contained HTML page of a run: settings, losses, metrics, sample grids, translations."""
-    from translate.cli_options import user_errors
-
     with user_errors():
         from translate.report_page import write_report
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from translate.cli_options import user_errors
+
 weights_app = typer.Typer(
     help="Pretrained reference generators (list, download), usable by name.", no_args_is_help=True
 )
@@ -27,7 +29,6 @@ def list_weights() -> None:
 def download(name: str = typer.Argument(..., help="A name from `translate weights list`.")) -> None:
     """Download a reference generator, verify it and store it as model.safetensors + config.json."""
     from translate.cli_datasets import byte_progress, report_download
-    from translate.cli_options import user_errors
 
     with user_errors():
         from translate import pretrained

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from translate.errors import ConfigError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     from torch import nn
 
-# torch is imported inside `upscale_image` only: the CLI reads the tiling defaults at start-up.
+# numpy and torch are imported inside the functions: the CLI reads the tiling defaults at start-up.
 
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 32  # LR pixels; SRResNet-16's receptive field reaches ~40, the far part barely matters
@@ -59,6 +58,7 @@ def upscale_image(
     net: nn.Module, image: torch.Tensor, scale: int, tile: int | None = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
 ) -> np.ndarray:
     """Upscale one CHW image in [-1, 1] (on the net's device) to an (H*scale)x(W*scale)x3 uint8 array."""
+    import numpy as np
     import torch
 
     check_tiling(tile, overlap)
@@ -77,6 +77,8 @@ def upscale_image(
 
 
 def _pixels(image: torch.Tensor) -> np.ndarray:
+    import numpy as np
+
     from translate.data.images import tensor_to_image
 
     return np.asarray(tensor_to_image(image))
