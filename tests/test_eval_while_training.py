@@ -15,7 +15,8 @@ from tests.helpers import cli, one_line_error, write_domain
 from translate.config import CycleGANConfig
 from translate.data.demo import day_to_night
 from translate.engine import evaluation
-from translate.report_page import find_models, read_evaluations
+from translate.report_page import read_evaluations
+from translate.run_folder import find_models
 
 TINY = (
     "--size", "32", "--load-size", "32", "--generator", "resnet6", "--ngf", "4", "--ndf", "4",

@@ -25,7 +25,8 @@ import torch
 from safetensors.torch import load_file
 
 from tests.helpers import cli, day_and_night
-from translate.engine.checkpoint import TMP_SUFFIX, checkpoint_name, list_checkpoints, verify_checkpoint
+from translate.engine.checkpoint import TMP_SUFFIX, verify_checkpoint
+from translate.run_folder import checkpoint_name, list_checkpoints
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 

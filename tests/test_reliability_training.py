@@ -25,8 +25,9 @@ import torch
 from safetensors.torch import load_file
 
 from tests.helpers import cli, day_and_night, one_line_error
-from translate.engine.checkpoint import MARKER, checkpoint_name, list_checkpoints, verify_checkpoint
+from translate.engine.checkpoint import verify_checkpoint
 from translate.engine.runlock import HOLDER_FILE, RunLock
+from translate.run_folder import MARKER, checkpoint_name, list_checkpoints
 
 TINY = (
     "--size", "32", "--load-size", "32", "--generator", "resnet6", "--ngf", "4", "--ndf", "4",

@@ -21,7 +21,8 @@ from tests.helpers import cli, write_domain
 from translate.cli_report import report
 from translate.data.demo import day_to_night
 from translate.data.images import save_image
-from translate.report_page import data_uri, find_models, pick_grids, read_evaluations, training_examples
+from translate.report_page import data_uri, pick_grids, read_evaluations, training_examples
+from translate.run_folder import find_models
 
 TINY = (
     "--size", "32", "--load-size", "36", "--generator", "resnet6", "--ngf", "4", "--ndf", "4",

@@ -76,10 +76,10 @@ def test_plot_losses_on_empty_or_missing_log_writes_nothing(tmp_path):
 
 
 def test_resumed_run_replaces_points_past_the_checkpoint(tmp_path):
-    from translate.engine.visuals import _read_log
+    from translate.run_folder import read_losses
 
     log = tmp_path / "log.jsonl"
     write_log(log, [record(s, G=1.0) for s in (10, 20, 30)] + [record(s, G=2.0) for s in (20, 30, 40)])
-    steps, values = _read_log(log)["G"]
+    steps, values = read_losses(log)["G"]
     assert steps == [10, 20, 30, 40]
     assert values == [1.0, 2.0, 2.0, 2.0]

@@ -61,17 +61,13 @@ def run_training(config: TrainConfig) -> None:
             raise typer.Exit(stop.exit_code) from None
         if trainer.accelerator.is_main_process:
             run = trainer.run
-            typer.echo(f"Samples:  {run.samples}/  (latest grid: {_latest(run.samples)})")
+            grids = run.sample_grids()
+            typer.echo(f"Samples:  {run.samples}/  (latest grid: {grids[-1][1] if grids else None})")
             typer.echo(f"Losses:   {run.plot}  ({run.log})")
             typer.echo(f"Models:   {models}/")
             best = trainer.best_summary()
             if best:
                 typer.echo(f"Best:     {best}")
-
-
-def _latest(folder: Path) -> Path | None:
-    found = sorted(folder.glob("*.png"))
-    return found[-1] if found else None
 
 
 for _name, _cls in METHOD_CONFIGS.items():

@@ -22,6 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from translate.errors import ConfigError, DataError, TranslateError
+from translate.run_folder import (
+    RunFolder,
+    find_models,
+    latest_checkpoint,
+    read_jsonl,
+    read_losses,
+    read_run_settings,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -85,29 +93,6 @@ class Run:
         return max(steps) if steps else None
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file that have an integer "step"; a torn last line is skipped.
-
-    A resumed run starts again from its checkpoint's step: lines at or past a step that appears
-    again are dropped in favour of the later ones.
-    """
-    records: list[dict[str, Any]] = []
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except (FileNotFoundError, IsADirectoryError):
-        return records
-    for line in lines:
-        try:
-            record = json.loads(line)
-            step = int(record["step"])
-        except (ValueError, TypeError, KeyError):
-            continue
-        while records and records[-1]["step"] >= step:
-            records.pop()
-        records.append(record | {"step": step})
-    return records
-
-
 def read_evaluations(path: Path, best_model_step: int | None = None) -> Evaluations:
     """Parse metrics.jsonl; the best step is the exported best model's, else the best value's."""
     found = Evaluations()
@@ -141,30 +126,6 @@ def read_evaluations(path: Path, best_model_step: int | None = None) -> Evaluati
     return found
 
 
-def find_models(models: Path) -> tuple[dict[str, Path], dict[str, Path]]:
-    """(final models by name, best models by name) in a run's models/ folder.
-
-    models/best/ holds either one model (its config.json's "direction" or the run's only model
-    name says which) or one folder per model name.
-    """
-    final = {p.name: p for p in _model_folders(models) if p.name != "best"}
-    best_root = models / "best"
-    best: dict[str, Path] = {}
-    if (best_root / "config.json").is_file():
-        spec = _spec(best_root)
-        name = spec.get("direction") if spec.get("direction") in final else None
-        best[name or (next(iter(final)) if len(final) == 1 else "best")] = best_root
-    else:
-        best = {p.name: p for p in _model_folders(best_root)}
-    return final, best
-
-
-def _model_folders(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if (p / "config.json").is_file())
-
-
 def _spec(folder: Path) -> dict[str, Any]:
     try:
         spec = json.loads((folder / "config.json").read_text())
@@ -181,29 +142,12 @@ def _first_spec(run: Run) -> dict[str, Any]:
 
 def read_run(root: Path) -> Run:
     """Everything the page shows, read once; raises if `root` is no run folder at all."""
-    from translate.engine.trainer import RunFolder
-    from translate.engine.visuals import _read_log
-
     if not root.is_dir():
         raise DataError(f"run folder {root} does not exist")
     folder = RunFolder(root)
-    parts = (folder.config, folder.log, folder.samples, folder.checkpoints, folder.models)
-    if not any(p.exists() for p in parts):
+    if not folder.is_run():
         raise ConfigError(f"{root} is not a run folder: it has no config.yaml, log.jsonl, samples/ or models/")
-    settings, settings_error = None, None
-    if folder.config.is_file():
-        import yaml
-
-        try:
-            loaded = yaml.safe_load(folder.config.read_text())
-            settings = loaded if isinstance(loaded, dict) else {}
-        except yaml.YAMLError as exc:
-            settings_error = f"config.yaml could not be parsed: {str(exc).splitlines()[0]}"
-    grids = []
-    for path in sorted(folder.samples.glob("step-*.png")) if folder.samples.is_dir() else []:
-        match = re.fullmatch(r"step-(\d+)", path.stem)
-        if match:
-            grids.append((int(match.group(1)), path))
+    settings, settings_error = read_run_settings(root, strict=False)
     models, best_models = find_models(folder.models)
     best_steps = [_spec(p).get("step") for p in best_models.values()]
     best_step = next((int(s) for s in best_steps if isinstance(s, int)), None)
@@ -212,9 +156,9 @@ def read_run(root: Path) -> Run:
         settings=settings,
         settings_error=settings_error,
         log=read_jsonl(folder.log),
-        losses=_read_log(folder.log),
-        evaluations=read_evaluations(root / "metrics.jsonl", best_step),
-        grids=sorted(grids),
+        losses=read_losses(folder.log),
+        evaluations=read_evaluations(folder.metrics, best_step),
+        grids=folder.sample_grids(),
         models=models,
         best_models=best_models,
     )
@@ -307,12 +251,12 @@ def metric_names(evaluations: Evaluations) -> list[str]:
 
 def loss_plot(losses: dict[str, tuple[list[float], list[float]]]) -> str:
     """Every loss against the step: raw values faint, a bias-corrected EMA on top."""
-    from translate.engine.visuals import _ema
+    from translate.engine.visuals import ema
 
     fig, axes = _figure(len(losses))
     for i, (ax, (name, (steps, values))) in enumerate(zip(axes, sorted(losses.items()), strict=False)):
         color = f"C{i % 10}"
-        smooth = _ema(values)
+        smooth = ema(values)
         ax.plot(*_thin(steps, values), color=color, alpha=0.3, linewidth=0.8)
         ax.plot(*_thin(steps, smooth), color=color, linewidth=1.5, marker="o" if len(steps) == 1 else None)
         _style(ax, name)
@@ -374,9 +318,9 @@ def _centre_crop(image: Image.Image, side: int, multiple: int) -> Image.Image:
 
 
 def _keyed(root: Path) -> dict[str, Path]:
-    from translate.data.folders import find_images
+    from translate.data.folders import images_by_key
 
-    return {p.relative_to(root).with_suffix("").as_posix(): p for p in find_images(root)}
+    return images_by_key(root, unique=False)
 
 
 def user_examples(images: Path, targets: Path | None, count: int) -> list[tuple[str, Path, Path | None]]:
@@ -523,9 +467,7 @@ def _summary(run: Run) -> str:
         times = [r["time"] for r in run.log if isinstance(r.get("time"), int | float)]
         if len(times) > 1:
             rows.append(("time between first and last log line", _e(_duration(times[-1] - times[0]))))
-    from translate.engine.checkpoint import latest_checkpoint
-
-    checkpoint = latest_checkpoint(run.root / "checkpoints")  # complete ones only
+    checkpoint = latest_checkpoint(RunFolder(run.root).checkpoints)  # complete ones only
     rows.append(("latest checkpoint", _e(checkpoint.name if checkpoint else "none")))
     rows.append(("exported models", _e(", ".join(run.models) or "none")))
     evaluations = run.evaluations

@@ -21,6 +21,7 @@ from translate.errors import ConfigError
 from translate.model_folder import CONFIG, WEIGHTS, is_model_folder, read_config, save_model
 from translate.nets.detect import SUFFIXES, NotAGenerator, clean_state_dict, detect_generator, read_state_dict
 from translate.pretrained import resolve
+from translate.run_folder import RunFolder, find_models
 
 __all__ = ["CONFIG", "WEIGHTS", "existing_or_pretrained", "find_model_folder", "load_model", "save_model"]
 
@@ -45,20 +46,21 @@ def find_model_folder(path: Path, direction: str | None = None) -> Path:
     path = existing_or_pretrained(path, "model")
     if (path / CONFIG).is_file():
         return path
-    models = path / "models"
-    if models.is_dir():
+    run = RunFolder(path)
+    if run.models.is_dir():
         # models/best (evaluation while training) is picked by its own path, never in place of the final model
-        available = sorted(p.name for p in models.iterdir() if p.name != "best" and (p / CONFIG).is_file())
+        final, _ = find_models(run.models)
+        available = sorted(final)
         if not available:
-            best = f"; the best evaluated so far is in {models / 'best'}" if (models / "best").is_dir() else ""
+            best = f"; the best evaluated so far is in {run.best}" if run.best.is_dir() else ""
             raise ConfigError(f"run {path} has no exported model yet (it exports when training finishes){best}")
         if direction is None:
             if len(available) == 1:
-                return models / available[0]
+                return final[available[0]]
             raise ConfigError(f"run {path} has several models ({', '.join(available)}): pick one with --direction")
         if direction not in available:
             raise ConfigError(f"run {path} has no {direction} model (it has: {', '.join(available)})")
-        return models / direction
+        return final[direction]
     if path.is_file():
         raise ConfigError(f"{path} is not a weights file this tool reads (it reads {', '.join(SUFFIXES)})")
     raise ConfigError(f"{path} is neither a model folder (with {CONFIG}) nor a run folder (with models/)")

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from translate.data.folders import find_images
+from translate.data.folders import find_images, pair_folders
 from translate.data.images import image_size, load_image
 from translate.data.transforms import eval_transform, item_seed, seed_transform
 from translate.errors import ConfigError, DataError
@@ -163,16 +163,7 @@ class PairedDataset(_SeededDataset):
     ) -> PairedDataset:
         """Two folders whose files pair by relative path and name; extensions may differ (1.jpg ~ 1.png)."""
         root_a, root_b = Path(root_a).expanduser(), Path(root_b).expanduser()
-        by_key_a, by_key_b = _by_key(root_a), _by_key(root_b)
-        problems = []
-        sides = ((root_a, by_key_a, root_b, by_key_b), (root_b, by_key_b, root_a, by_key_a))
-        for root, keyed, other, partners in sides:
-            alone = [str(p.relative_to(root)) for k, p in keyed.items() if k not in partners]
-            if alone:
-                problems.append(f"{_n(alone, 'file')} in {root} without a partner in {other}: {_some(alone)}")
-        if problems:
-            raise DataError("; ".join(problems))
-        pairs = scan_pair_headers([(by_key_a[k], by_key_b[k]) for k in sorted(by_key_a)], "A|B pairs")
+        pairs = scan_pair_headers(pair_folders(root_a, root_b), "A|B pairs")
         mismatched = [
             f"{path_a} ({_wxh(size_a)}) vs {path_b} ({_wxh(size_b)})"
             for (path_a, path_b), (size_a, size_b) in pairs.items()
@@ -283,17 +274,6 @@ def _header_sizes(paths: Sequence[Path]) -> tuple[dict[Path, tuple[int, int]], d
         except DataError as exc:
             problems[path] = str(exc)
     return sizes, problems
-
-
-def _by_key(root: Path) -> dict[str, Path]:
-    """Relative path without extension -> file; two files with one key would make pairing a guess."""
-    keyed: dict[str, Path] = {}
-    for path in find_images(root):
-        key = path.relative_to(root).with_suffix("").as_posix()
-        if key in keyed:
-            raise DataError(f"{keyed[key]} and {path}: two images named '{key}', so pairing would be a guess")
-        keyed[key] = path
-    return keyed
 
 
 def _pixels(path: Path) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Finding the images of a data set folder, and where results for them may be written."""
+"""Finding the images of a data set folder, how two folders pair, and where results may be written."""
 
 from __future__ import annotations
 
@@ -59,6 +59,48 @@ def find_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
         where = "" if recursive else " (subfolders not searched)"
         raise DataError(f"folder {root} has no images{where} (looked for {', '.join(IMAGE_EXTENSIONS)})")
     return sorted(found)
+
+
+def pairing_key(path: Path, root: Path) -> str:
+    """What pairs a file of `root` with its partner in another folder: its path relative to `root`,
+    without the extension (sub/1.jpg ~ sub/1.png), so formats may differ but names and places may not."""
+    return path.relative_to(root).with_suffix("").as_posix()
+
+
+def images_by_key(root: Path, unique: bool = True) -> dict[str, Path]:
+    """Pairing key -> image, for every image under `root` (sorted by path).
+
+    Two images with one key (x.jpg and x.png) make pairing a guess: DataError, unless `unique` is False
+    (then the last by path wins, for what only looks things up).
+    """
+    keyed: dict[str, Path] = {}
+    for path in find_images(root):
+        key = pairing_key(path, root)
+        if unique and key in keyed:
+            raise DataError(f"{keyed[key]} and {path}: two images named '{key}', so pairing would be a guess")
+        keyed[key] = path
+    return keyed
+
+
+def pair_folders(root_a: Path, root_b: Path) -> list[tuple[Path, Path]]:
+    """(A, B) for every pairing key, in key order; DataError if a file of either has no partner."""
+    by_key_a, by_key_b = images_by_key(root_a), images_by_key(root_b)
+    problems = []
+    for root, keyed, other, partners in ((root_a, by_key_a, root_b, by_key_b), (root_b, by_key_b, root_a, by_key_a)):
+        alone = [str(p.relative_to(root)) for k, p in keyed.items() if k not in partners]
+        if alone:
+            files = "1 file" if len(alone) == 1 else f"{len(alone)} files"
+            more = f" and {len(alone) - 3} more" if len(alone) > 3 else ""
+            problems.append(f"{files} in {root} without a partner in {other}: {', '.join(alone[:3])}{more}")
+    if problems:
+        raise DataError("; ".join(problems))
+    return [(by_key_a[k], by_key_b[k]) for k in sorted(by_key_a)]
+
+
+def pairs_by_name(a: Path, b: Path) -> bool:
+    """Both folders hold the same pairing keys, as paired data does (evaluation picks its scores by it)."""
+    keys = {pairing_key(p, a) for p in find_images(a)}
+    return bool(keys) and keys == {pairing_key(p, b) for p in find_images(b)}
 
 
 def _outside(path: Path, boundary: str) -> str | None:

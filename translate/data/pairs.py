@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from translate.data.folders import pairing_key
 from translate.errors import ConfigError, DataError
 
 SUFFIX = ".png"
@@ -115,7 +116,7 @@ def _check_unique_names(files: list[Path], root: Path) -> None:
     """x.jpg and x.png in one folder would both become x.png: refuse instead of keeping one silently."""
     seen: dict[str, Path] = {}
     for path in files:
-        key = path.relative_to(root).with_suffix("").as_posix()
+        key = pairing_key(path, root)
         if key in seen:
             raise DataError(f"{seen[key]} and {path}: two images named '{key}', so one result would replace the other")
         seen[key] = path

@@ -26,7 +26,6 @@ from PIL import Image
 from translate.data.datasets import (
     Paths,
     _as_paths,
-    _by_key,
     _n,
     _pixels,
     _SeededDataset,
@@ -36,6 +35,7 @@ from translate.data.datasets import (
     scan_headers,
     scan_pair_headers,
 )
+from translate.data.folders import pair_folders
 from translate.data.images import image_to_tensor
 from translate.errors import ConfigError, DataError
 
@@ -136,18 +136,7 @@ class SuperResDataset(_SeededDataset):
         """Real LR images paired with HR images by relative path and name; HR must be exactly scale x LR."""
         check_crop(scale, hr_size)
         lr_root, hr_root = Path(lr_root).expanduser(), Path(hr_root).expanduser()
-        by_key_lr, by_key_hr = _by_key(lr_root), _by_key(hr_root)
-        problems = []
-        for root, keyed, other, partners in (
-            (lr_root, by_key_lr, hr_root, by_key_hr),
-            (hr_root, by_key_hr, lr_root, by_key_lr),
-        ):
-            alone = [str(p.relative_to(root)) for k, p in keyed.items() if k not in partners]
-            if alone:
-                problems.append(f"{_n(alone, 'file')} in {root} without a partner in {other}: {_some(alone)}")
-        if problems:
-            raise DataError("; ".join(problems))
-        scanned = scan_pair_headers([(by_key_lr[k], by_key_hr[k]) for k in sorted(by_key_lr)], "LR|HR pairs")
+        scanned = scan_pair_headers(pair_folders(lr_root, hr_root), "LR|HR pairs")
         pairs = list(scanned)
         sizes = {path: size for pair, both in scanned.items() for path, size in zip(pair, both, strict=True)}
         wrong = [

@@ -14,6 +14,9 @@ last good one usable:
 
 On resume the newest checkpoint is checked against its marker and loaded; if that fails (a file
 truncated or corrupted since), the previous one is tried, with a warning saying what was wrong.
+
+Where checkpoints are and which count (names, the marker) is the run folder's layout, in
+translate/run_folder.py; this module owns what is inside them.
 """
 
 from __future__ import annotations
@@ -32,36 +35,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from translate.errors import ConfigError, WriteError
+from translate.run_folder import MARKER, PREFIX, checkpoint_name, latest_checkpoint, list_checkpoints
 
 STATE_FILE = "trainer_state.json"
-MARKER = "complete.json"
-PREFIX = "step-"
 TMP_SUFFIX = ".tmp"
-
-
-def checkpoint_name(step: int) -> str:
-    return f"{PREFIX}{step:08d}"
-
-
-def _step_folders(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted((p for p in folder.iterdir() if p.name.startswith(PREFIX) and p.is_dir()), key=lambda p: p.name)
-
-
-def list_checkpoints(folder: Path) -> list[Path]:
-    """Complete checkpoints in `folder` (those with a marker), oldest first."""
-    return [p for p in _step_folders(folder) if (p / MARKER).is_file()]
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    found = list_checkpoints(folder)
-    return found[-1] if found else None
-
-
-def incomplete_checkpoints(folder: Path) -> list[Path]:
-    """`step-N` folders without a marker: never written by this code completely, never loaded."""
-    return [p for p in _step_folders(folder) if not (p / MARKER).is_file()]
 
 
 def remove_partial_writes(folder: Path) -> list[Path]:

@@ -24,7 +24,6 @@ Which score (`build_scorer`):
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from collections.abc import Callable
@@ -38,9 +37,8 @@ from torch import nn
 
 from translate.config import Pix2PixConfig, SRConfig, TrainConfig
 from translate.errors import ConfigError, DataError, TranslateError
+from translate.run_folder import append_jsonl, read_jsonl
 
-METRICS_FILE = "metrics.jsonl"
-BEST = "best"  # RUN/models/best
 PROXY = "proxy_color_hist_l1"
 HISTOGRAM_BINS = 32
 
@@ -64,18 +62,6 @@ def evaluation_due(config: TrainConfig, step: int, total_steps: int) -> bool:
 
 
 # -- scorers ----------------------------------------------------------------------------------------
-
-
-def _keys(root: Path) -> set[str]:
-    from translate.data.folders import find_images
-
-    return {p.relative_to(root).with_suffix("").as_posix() for p in find_images(root)}
-
-
-def pairs_by_name(a: Path, b: Path) -> bool:
-    """Both folders hold the same relative names (extensions aside), as paired data does."""
-    keys = _keys(a)
-    return bool(keys) and keys == _keys(b)
 
 
 @dataclass
@@ -221,6 +207,8 @@ class UnpairedScorer:
 
 def build_scorer(config: TrainConfig, device: str) -> Scorer | None:
     """The scorer that fits the method and the folders (see the module doc); None without evaluation."""
+    from translate.data.folders import pairs_by_name
+
     if config.eval_b is None:
         return None
     b = Path(config.eval_b).expanduser()
@@ -261,15 +249,13 @@ class Evaluator:
         """After a resume (metrics.jsonl already cut at its step): the best so far, from the lines left
         that were decided by the same metric, so models/best is only replaced by a better model."""
         self.best_value = self.best_step = None
-        lines = self.metrics.read_text().splitlines() if self.metrics.is_file() else []
-        for line in lines:
+        for record in read_jsonl(self.metrics):
             try:
-                record = json.loads(line)
-                value, step = float(record["metrics"][self.scorer.deciding]), int(record["step"])
+                value = float(record["metrics"][self.scorer.deciding])
             except (ValueError, KeyError, TypeError):
                 continue
             if record.get("best") == self.scorer.deciding and self.better(value):
-                self.best_value, self.best_step = value, step
+                self.best_value, self.best_step = value, record["step"]
 
     def run(
         self, step: int, exports: Exports, device: torch.device, warn: Callable[[str], None]
@@ -299,8 +285,7 @@ class Evaluator:
             "lower_is_better": self.scorer.lower_is_better,
         }
         try:
-            with open(self.metrics, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_jsonl(self.metrics, record)
         except OSError as exc:
             warn(f"could not append to {self.metrics}: {exc.strerror or exc}; training goes on")
         improved = self.better(deciding)

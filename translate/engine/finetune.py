@@ -23,10 +23,11 @@ from typing import Any
 from safetensors.torch import load_file
 from torch import nn
 
-from translate.engine.checkpoint import latest_checkpoint, network_files
+from translate.engine.checkpoint import network_files
 from translate.errors import ConfigError
 from translate.methods.base import Method
 from translate.model_folder import CONFIG, WEIGHTS, read_config
+from translate.run_folder import RunFolder, find_models, latest_checkpoint, read_run_settings
 from translate.zoo import existing_or_pretrained
 
 # The options that decide the shape of a network; named in the message when weights do not fit.
@@ -38,7 +39,7 @@ def init_networks(method: Method, source: Path) -> list[str]:
     if source.is_file():
         return _from_file(method, source)
     source = existing_or_pretrained(source, "--init")
-    checkpoint = latest_checkpoint(source / "checkpoints")
+    checkpoint = latest_checkpoint(RunFolder(source).checkpoints)
     if checkpoint is not None:
         return _from_checkpoint(method, source, checkpoint)
     return _from_exports(method, source)
@@ -67,7 +68,8 @@ def _from_exports(method: Method, source: Path) -> list[str]:
         name = spec.get("direction") if len(exports) > 1 else next(iter(exports))
         folders = {name: source} if name in exports else {}
     else:
-        folders = {name: source / "models" / name for name in exports if (source / "models" / name / CONFIG).is_file()}
+        final, _ = find_models(RunFolder(source).models)
+        folders = {name: final[name] for name in exports if name in final}
     if not folders:
         raise ConfigError(
             f"--init {source} is neither a run with checkpoints nor holds a model for {', '.join(exports)}"
@@ -121,12 +123,7 @@ def _load(net: nn.Module, weights: dict[str, Any], what: str, hint: Callable[[],
 
 def _settings_difference(run: Path, method: Method) -> str:
     """' (it has --ngf 64, this run --ngf 32)' from the two runs' saved settings, or '' if unknown."""
-    import yaml
-
-    try:
-        theirs = yaml.safe_load((run / "config.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return ""
+    theirs = read_run_settings(run, strict=False).values or {}  # only a hint: an unreadable file gives none
     differences = [
         (f"--{key.replace('_', '-')} {theirs[key]}", f"--{key.replace('_', '-')} {getattr(method.config, key)}")
         for key in ARCHITECTURE_OPTIONS

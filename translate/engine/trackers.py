@@ -28,11 +28,6 @@ def tracker_names(report_to: str) -> list[str]:
     return {"tensorboard": ["tensorboard"], "wandb": ["wandb"], "all": ["tensorboard", "wandb"]}.get(report_to, [])
 
 
-def tensorboard_dir(run_root: Path) -> Path:
-    """Accelerate's logging_dir: TensorBoard's events go into a folder of the run."""
-    return run_root / "tensorboard"
-
-
 class Trackers:
     """The run's trackers; every call is a no-op when there are none (or after one failed)."""
 

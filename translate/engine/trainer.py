@@ -14,7 +14,6 @@ per-step sync and never saved, and a failed write stops with one line naming the
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -27,66 +26,41 @@ from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from translate.atomic import atomic_path
 from translate.config import TrainConfig, save_settings
 from translate.data.transforms import seed_worker
 from translate.engine.checkpoint import (
-    MARKER,
     attempt_write,
-    checkpoint_name,
     first_error,
     from_main,
-    incomplete_checkpoints,
-    latest_checkpoint,
-    list_checkpoints,
     load_latest_checkpoint,
     remove_partial_writes,
     save_checkpoint,
 )
-from translate.engine.evaluation import BEST, METRICS_FILE, Evaluator, build_scorer, evaluation_due
+from translate.engine.evaluation import Evaluator, build_scorer, evaluation_due
 from translate.engine.finetune import init_networks
 from translate.engine.runlock import LOCK_FILES, RunLock
 from translate.engine.speed import prepare_for_speed, to_memory_format, use_channels_last
-from translate.engine.trackers import Trackers, tensorboard_dir, tracker_names
+from translate.engine.trackers import Trackers, tracker_names
 from translate.errors import ConfigError, DataError, DivergedError, RunStopped, TranslateError, WriteError
 from translate.hardware import bf16_cpu_warning
 from translate.methods.base import Losses, Method
 from translate.progress import TrainingProgress
-
-
-class RunFolder:
-    """Where a run keeps its files; one place that knows the layout."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.config = root / "config.yaml"
-        self.log = root / "log.jsonl"
-        self.metrics = root / METRICS_FILE
-        self.plot = root / "losses.png"
-        self.samples = root / "samples"
-        self.checkpoints = root / "checkpoints"
-        self.models = root / "models"
+from translate.run_folder import (
+    MARKER,
+    RunFolder,
+    append_jsonl,
+    checkpoint_name,
+    incomplete_checkpoints,
+    latest_checkpoint,
+    list_checkpoints,
+    truncate_jsonl,
+)
 
 
 def _sample_batch(dataset: Dataset, count: int, device: torch.device) -> dict[str, Any]:
     """A fixed batch of the first items, so successive sample grids show the same examples."""
     batch = default_collate([dataset[i] for i in range(min(count, len(dataset)))])
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines written after the checkpoint we resume from (and a half-written last line)."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["step"] <= step:
-                kept.append(line)
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(f"{line}\n" for line in kept))
 
 
 def _quiet_worker(worker_id: int) -> None:
@@ -298,7 +272,7 @@ class Trainer:
             mixed_precision=config.mixed_precision,
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
             log_with=trackers or None,
-            project_dir=str(tensorboard_dir(self.run.root)) if trackers else None,
+            project_dir=str(self.run.tensorboard) if trackers else None,
         )
         self.lock = RunLock(self.run.root)
         self._take_lock()
@@ -364,7 +338,7 @@ class Trainer:
             except TranslateError as exc:
                 failure = exc
             else:
-                evaluator = Evaluator(scorer, self.run.metrics, self.run.models / BEST) if scorer else None
+                evaluator = Evaluator(scorer, self.run.metrics, self.run.best) if scorer else None
         error = from_main(self.accelerator, str(failure) if failure else None)
         if error:
             raise failure or DataError(error)
@@ -460,8 +434,8 @@ class Trainer:
             path, self.step, extra = loaded
             self.saved_step = self.step
             self.method.load_extra_state(extra)
-        self._write_or_fail(run.log, lambda: _truncate_log(run.log, self.step))
-        self._write_or_fail(run.metrics, lambda: _truncate_log(run.metrics, self.step))
+        self._write_or_fail(run.log, lambda: truncate_jsonl(run.log, self.step))
+        self._write_or_fail(run.metrics, lambda: truncate_jsonl(run.metrics, self.step))
         if self.evaluator is not None:
             self.evaluator.recover()
         if loaded is not None:
@@ -616,8 +590,7 @@ class Trainer:
         if skipped:
             record["skipped"] = skipped
         try:
-            with open(self.run.log, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_jsonl(self.run.log, record)
         except OSError as exc:
             self._warn(f"could not append to {self.run.log}: {exc.strerror or exc}; training goes on")
 
@@ -637,7 +610,7 @@ class Trainer:
         from translate.engine.visuals import plot_losses, save_grid
 
         run = self.run
-        grid = run.samples / f"step-{self.step:08d}.png"
+        grid = run.sample_grid(self.step)
         for what, path, write in (
             ("sample grid", grid, lambda: save_grid(rows, grid, labels)),
             ("loss plot", run.plot, lambda: plot_losses(run.log, run.plot)),

@@ -5,12 +5,12 @@ Heavy imports (torch, matplotlib) happen inside the functions so importing this 
 
 from __future__ import annotations
 
-import json
-import math
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from translate.atomic import atomic_path
+from translate.run_folder import read_losses
 
 if TYPE_CHECKING:
     import numpy as np
@@ -89,39 +89,9 @@ def save_grid(rows: list[list[Tensor]], path: str | os.PathLike, labels: list[st
         canvas.save(tmp, format="PNG")
 
 
-def _read_log(log_path: str | os.PathLike) -> dict[str, tuple[list[float], list[float]]]:
-    """Loss name -> (steps, values) from a JSONL log, skipping lines that do not parse.
-
-    A run that crashed mid-write leaves a truncated last line; a resumed run restarts from its
-    checkpoint's step, so points at or past a step that appears again are dropped in its favour.
-    """
-    series: dict[str, tuple[list[float], list[float]]] = {}
-    try:
-        with open(log_path, encoding="utf-8", errors="replace") as f:
-            lines = f.readlines()
-    except FileNotFoundError:
-        return series
-    for line in lines:
-        try:
-            record = json.loads(line)
-            step = float(record["step"])
-            losses = record["losses"]
-            items = [(str(k), float(v)) for k, v in losses.items()]
-        except (ValueError, TypeError, KeyError, AttributeError):
-            continue
-        for name, value in items:
-            steps, values = series.setdefault(name, ([], []))
-            while steps and steps[-1] >= step:
-                steps.pop()
-                values.pop()
-            if math.isfinite(value):
-                steps.append(step)
-                values.append(value)
-    return {k: v for k, v in series.items() if v[0]}
-
-
-def _ema(values: list[float], weight: float = 0.8) -> list[float]:
-    """Bias-corrected EMA (as TensorBoard smooths), so early points are not pulled towards 0."""
+def ema(values: list[float], weight: float = 0.8) -> list[float]:
+    """Bias-corrected EMA (as TensorBoard smooths), so early points are not pulled towards 0; the loss
+    plot and the report smooth alike."""
     out, acc = [], 0.0
     for i, v in enumerate(values, start=1):
         acc = weight * acc + (1 - weight) * v
@@ -135,7 +105,7 @@ def plot_losses(log_path: str | os.PathLike, png_path: str | os.PathLike) -> Non
     Uses a bare `Figure` (Agg canvas) rather than pyplot, so it never touches global state or
     the backend of an interactive session that imported the engine.
     """
-    series = _read_log(log_path)
+    series = read_losses(Path(log_path))
     if not series:
         return
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -148,7 +118,7 @@ def plot_losses(log_path: str | os.PathLike, png_path: str | os.PathLike) -> Non
         color = f"C{i % 10}"
         ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
         marker = "o" if len(steps) == 1 else None  # a lone point has no line to draw
-        ax.plot(steps, _ema(values), color=color, linewidth=1.5, marker=marker, label=name)
+        ax.plot(steps, ema(values), color=color, linewidth=1.5, marker=marker, label=name)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
