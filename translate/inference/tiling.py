@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from translate.choices import SR_METHODS
 from translate.errors import ConfigError
 
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 32  # LR pixels; SRResNet-16's receptive field reaches ~40, the far part barely matters
-SR_METHODS = ("srresnet", "srgan", "external-sr")  # external-sr: spandrel (inference/external_sr.py)
 
 Span = tuple[int, int, int, int]  # (window start, window end, keep start, keep end) along one axis
 
