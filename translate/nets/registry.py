@@ -51,6 +51,14 @@ class SizeRule:
     fixed_key: str = ""  # the constructor argument holding that side
     scale_key: str = ""  # the constructor argument holding output side / input side (super-resolution)
 
+    def describe(self) -> str:
+        """The sides it takes, for people: multiples of 4 from 8."""
+        if self.fixed:
+            return f"only the side it was trained at ({' or '.join(map(str, self.fixed))})"
+        if self.multiple == 1:
+            return "any size"
+        return f"multiples of {self.multiple}" + (f" from {self.min_side}" if self.min_side > self.multiple else "")
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -170,6 +178,14 @@ def families() -> tuple[Architecture, ...]:
     for entry in _REGISTRY.values():
         first.setdefault(entry.family, entry)
     return tuple(first.values())
+
+
+def describe_sizes() -> str:
+    """Which sides each architecture takes, one clause per rule: resnet9, resnet6: multiples of 4 from 8; ..."""
+    names: dict[str, list[str]] = {}
+    for entry in _REGISTRY.values():
+        names.setdefault(entry.size.describe(), []).append(entry.name)
+    return "; ".join(f"{', '.join(named)}: {sides}" for sides, named in names.items())
 
 
 def generator_choices() -> tuple[str, ...]:
