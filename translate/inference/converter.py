@@ -77,7 +77,8 @@ def _one_by_one(translate: Batch, x: torch.Tensor) -> torch.Tensor:
 
 
 def make_batch_translator(net: torch.nn.Module, spec: dict[str, Any]) -> Batch:
-    """NCHW batch of one size in [-1, 1] -> translations at the same size, run as the model was meant to run."""
+    """NCHW batch of one size in [-1, 1] -> translations at the same size (`scale` times it for an upscaler),
+    run as the model was meant to run."""
     from translate.nets.registry import architecture
 
     fixed = spec.get("fixed_size")  # set by generators trained at a single size (DiscoGAN)

@@ -42,7 +42,9 @@ class SizeRule:
     """The image sides a generator maps back to themselves (`scale` times larger for super-resolution).
 
     The converter pads an image up to `multiple` and `min_side` and crops the result back, or resizes
-    in and out for a `fixed` architecture; `export` keeps height and width dynamic in the same steps.
+    in and out for a `fixed` architecture. It is the export constraint too: `export.input_shape` keeps
+    height and width dynamic in steps of `multiple` from `min_side` (static for a fixed side), traced at
+    2 * `multiple`, where the bottleneck is 2x2.
     """
 
     multiple: int = 1  # sides must be multiples of it (2**n for n stride-2 stages)
