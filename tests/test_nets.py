@@ -11,15 +11,9 @@ import torch
 from torch import nn
 
 from translate.errors import ConfigError
-from translate.nets.builders import (
-    GENERATORS,
-    build_discriminator,
-    build_generator,
-    check_image_size,
-    init_weights,
-    load_state_dict_compat,
-    size_multiple,
-)
+from translate.nets.builders import build_discriminator, build_generator
+from translate.nets.norms import init_weights, load_state_dict_compat
+from translate.nets.registry import architecture, check_image_size, generator_choices
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 REF_GENERATORS = {
@@ -32,9 +26,9 @@ LEGACY = ("running_mean", "running_var", "num_batches_tracked")
 
 
 @pytest.mark.parametrize("norm", ["instance", "batch", "none"])
-@pytest.mark.parametrize("name", GENERATORS)
+@pytest.mark.parametrize("name", generator_choices())
 def test_generator_shapes(name: str, norm: str) -> None:
-    size = size_multiple(name)
+    size = architecture(name).size.multiple
     size = 32 if size == 4 else size
     net = build_generator(name, in_channels=1, out_channels=2, ngf=4, norm=norm, dropout=True)
     out = net(torch.randn(2, 1, size, size))
@@ -93,7 +87,7 @@ def test_init_statistics() -> None:
 
 
 def test_size_multiples_and_errors() -> None:
-    assert [size_multiple(n) for n in GENERATORS] == [4, 4, 256, 128]
+    assert [architecture(n).size.multiple for n in generator_choices()] == [4, 4, 256, 128]
     check_image_size("resnet9", 256)
     check_image_size("unet128", 256)
     with pytest.raises(ConfigError) as err:
@@ -113,7 +107,7 @@ def test_unknown_names_list_choices() -> None:
     with pytest.raises(ConfigError, match="instance, batch, none"):
         build_discriminator(norm="layer")
     with pytest.raises(ConfigError, match="unet256"):
-        size_multiple("unet64")
+        architecture("unet64")
     with pytest.raises(ConfigError):
         build_discriminator(n_layers=-1)
 
@@ -151,7 +145,10 @@ def test_reference_checkpoint_reproduces_output(filename: str) -> None:
     if "netG" in case:
         name = REF_GENERATORS[case["netG"]]
         channels = case["input_nc"], case["output_nc"]
-        net = build_generator(name, *channels, case["ngf"], case["norm"], case["dropout"])
+        net = build_generator(
+            name, in_channels=channels[0], out_channels=channels[1], ngf=case["ngf"], norm=case["norm"],
+            dropout=case["dropout"],
+        )  # fmt: skip
     else:
         assert case["netD"] == "basic"
         net = build_discriminator(case["input_nc"], case["ndf"], case["n_layers_D"], case["norm"])

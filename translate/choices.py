@@ -1,4 +1,4 @@
-"""The named choices of settings (norms, losses, precisions, ...), torch-free.
+"""The named choices of settings (norms, losses, precisions, ...) and kinds of method, torch-free.
 
 Below both `config` (which offers them as CLI choices) and `nets` (which builds what they name), so
 neither needs the other for them.
@@ -15,3 +15,4 @@ RECON_CHOICES = ("mse", "l1")
 SR_SKIP_CHOICES = ("bicubic", "none")
 ON_OFF_AUTO = ("auto", "on", "off")
 REPORT_TO_CHOICES = ("auto", "tensorboard", "wandb", "all", "none")
+SR_METHODS = ("srresnet", "srgan", "external-sr")  # methods whose models upscale (external-sr: spandrel files)

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from translate.cli_options import DIRECTION, Direction, direction_value, user_errors
+from translate.nets.registry import describe_sizes
 
 
 class ExportFormat(str, Enum):
@@ -25,8 +26,7 @@ EXPORT_HELP = (
     "The file holds the bare network in eval mode (deterministic; pix2pix models published to run in train"
     " mode are exported in eval mode too). Input: float32 N x 3 x H x W, RGB, values in [-1, 1]"
     " (pixel / 127.5 - 1); output: the same layout and range (super-resolution models: `scale` times larger,"
-    " not clamped). The batch N is free. Sizes: ResNet generators take H and W multiples of 4 (from 8), U-Nets"
-    " multiples of 2**depth (unet256: 256, unet128: 128), SRResNet any size, DiscoGAN only its training size.\n\n"
+    f" not clamped). The batch N is free. Sizes of H and W: {describe_sizes()}.\n\n"
     "The written file is run (onnxruntime, or torch.export.load) on another size and batch than the traced one"
     " and compared with PyTorch; the max abs difference is printed, and above --tolerance nothing is written."
     " A .pt2 file loads without translate: torch.export.load(path).module()(x). ONNX needs the optional"

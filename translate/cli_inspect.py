@@ -13,7 +13,6 @@ from typing import Any
 import typer
 
 from translate.cli_options import DIRECTION, Direction, direction_value, user_errors
-from translate.errors import ConfigError
 
 
 def inspect(
@@ -35,8 +34,9 @@ def inspect(
 
 def describe(spec: dict[str, Any], parameters: int) -> list[tuple[str, str]]:
     """(label, value) lines for a model's spec, as `load_model` returns it."""
+    from translate.nets.registry import architecture
+
     generator = spec.get("generator", {})
-    name = str(generator.get("name", "?"))
     guessed = " (guessed from the architecture)" if spec.get("detected") else ""
     lines = [("source", str(spec.get("source") or spec.get("pretrained") or "-"))]
     if spec.get("method") == "external-sr":
@@ -49,43 +49,31 @@ def describe(spec: dict[str, Any], parameters: int) -> list[tuple[str, str]]:
             ("size multiple", _multiple(int(spec.get("size_multiple", 1)))),
         ]
         return lines
-    lines += [("architecture", _architecture(name)), ("method", f"{spec.get('method', '?')}{guessed}")]
+    entry = architecture(generator.get("name"))  # load_model checked the name
+    lines += [("architecture", f"{entry.describe()} ({entry.name})"), ("method", f"{spec.get('method', '?')}{guessed}")]
     if "scale" in spec:
         lines.append(("scale", f"x{spec['scale']}"))
     lines.append(("channels", f"{generator.get('in_channels', 3)} -> {generator.get('out_channels', 3)}"))
-    for key in ("ngf", "norm"):
-        if key in generator:
-            lines.append((key, str(generator[key])))
-    if "dropout" in generator:
-        unseen = name.startswith("unet") and spec.get("detected")
-        note = " (not visible in the weights: the reference default for this norm)" if unseen else ""
-        lines.append(("dropout", ("yes" if generator["dropout"] else "no") + note))
-    if name.startswith("resnet"):
+    shown = {"name", "in_channels", "out_channels", "antialias", "antialias_up"}
+    for key, value in generator.items():
+        if key in shown:
+            continue
+        value = ("yes" if value else "no") if key == "dropout" else str(value)
+        if key in entry.unseen and spec.get("detected"):
+            value += f" (not visible in the weights: {entry.unseen[key]})"
+        lines.append((key, value))
+    if "antialias" in entry.settings():
         lines.append(("antialias", _antialias(generator)))
-    extra = {k: v for k, v in generator.items() if k not in ("name", "in_channels", "out_channels", "ngf", "norm")}
-    extra = {k: v for k, v in extra.items() if k not in ("dropout", "antialias", "antialias_up")}
-    lines += [(key, str(value)) for key, value in extra.items()]
     lines.append(("parameters", f"{parameters:,}"))
     if spec.get("fixed_size"):  # DiscoGAN: one size only
         lines.append(("size", f"{spec['fixed_size']} x {spec['fixed_size']} (images are resized in and back out)"))
     else:
-        lines.append(("size multiple", _multiple(_size_multiple(name))))
+        lines.append(("size multiple", _multiple(entry.size.multiple)))
     if spec.get("size"):
         lines.append(("trained at", f"{spec['size']} px (convert with --size {spec['size']} for photos much larger)"))
     if spec.get("eval_mode") is False:
         lines.append(("runs in", "train mode, as the reference test.py (dropout on, per-image batch statistics)"))
     return lines
-
-
-def _architecture(name: str) -> str:
-    from translate.nets.sizes import _spec
-
-    if name.startswith(("resnet", "unet")):
-        kind, depth = _spec(name)
-        if kind == "resnet":
-            return f"ResNet generator, {depth} residual blocks ({name})"
-        return f"U-Net generator, {depth} downsamplings ({name})"
-    return name
 
 
 def _antialias(generator: dict[str, Any]) -> str:
@@ -97,15 +85,6 @@ def _antialias(generator: dict[str, Any]) -> str:
     if down or up:
         return f"{'downsampling' if down else 'upsampling'} only (CUT)"
     return "no"
-
-
-def _size_multiple(name: str) -> int:
-    from translate.nets.sizes import size_multiple
-
-    try:
-        return size_multiple(name)
-    except ConfigError:  # a generator sizes.py does not list
-        return 1
 
 
 def _multiple(m: int) -> str:

@@ -23,6 +23,7 @@ from translate.choices import DIRECTION_CHOICES
 from translate.config import TrainConfig, config_fields, from_dict, read_settings, saved_run_settings
 from translate.errors import ConfigError, TranslateError
 from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+from translate.methods import check_settings, setting_choices
 
 _EXPLICIT_SOURCES = {"COMMANDLINE", "ENVIRONMENT"}
 
@@ -79,8 +80,9 @@ def _parameter(f: dataclasses.Field, annotation: Any, panel: str) -> inspect.Par
     flag = "--" + f.name.replace("_", "-")
     meta = f.metadata
     default = f.default
-    if meta.get("choices"):
-        annotation = _choice_enum(f.name, meta["choices"])
+    choices = meta.get("choices") or setting_choices().get(f.name)
+    if choices:
+        annotation = _choice_enum(f.name, choices)
         default = annotation(default) if default is not None else None
     decls = [f"{flag}/--no-{flag[2:]}"] if annotation is bool else [flag]
     help_text = meta.get("help", "")
@@ -107,7 +109,7 @@ def build_config(cls: type[TrainConfig], ctx: typer.Context, values: dict[str, A
     for f in config_fields(cls):
         if f.metadata.get("required") and getattr(config, f.name) is None:
             raise ConfigError(f"missing option --{f.name.replace('_', '-')}: {f.metadata.get('help', '')}")
-    config.validate()
+    check_settings(config)
     return config
 
 

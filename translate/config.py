@@ -31,8 +31,6 @@ from translate.choices import (
     SR_SKIP_CHOICES,
 )
 from translate.errors import ConfigError
-from translate.nets.sizes import DISCOGAN_IMAGE_SIZES
-from translate.nets.sizes import GENERATORS as GENERATOR_CHOICES
 
 # The options that decide the networks' shapes: a resumed run must keep them (its checkpoint fits no other).
 ARCHITECTURE_OPTIONS = ("generator", "ngf", "ndf", "n_layers_d", "norm", "dropout")
@@ -137,8 +135,18 @@ class TrainConfig:
     def method(self) -> str:
         return METHOD_OF_CONFIG[type(self).__name__]
 
+    def trained_generator(self) -> tuple[str, int, str] | None:
+        """(generator architecture, the image side it trains at, the option setting that side), for the
+        checks that need the architecture registry: translate.methods.check_settings, as this module sits
+        below translate.nets. None: the method's own checks cover its sizes."""
+        return None
+
     def validate(self) -> None:
-        """Raise ConfigError for settings that cannot work (checked before anything heavy starts)."""
+        """Raise ConfigError for settings that cannot work (checked before anything heavy starts).
+
+        What depends on the networks' architectures (a --size the generator takes) is checked above this
+        module, by translate.methods.check_settings, which runs this first.
+        """
         check_types(self)
         for name in ("batch_size", "save_every", "sample_every", "log_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
@@ -207,7 +215,7 @@ class ImageTranslationConfig(TrainConfig):
     size: int = option(256, "Crop size fed to the networks.")
     load_size: int = option(286, "Images are resized to this square size before random cropping.")
     flip: bool = option(True, "Random horizontal flips.")
-    generator: str = option("resnet9", "Generator architecture.", GENERATOR_CHOICES)
+    generator: str = option("resnet9", "Generator architecture.")  # its choices: translate.methods.setting_choices
     ngf: int = option(64, "Generator width (filters in the first layer).")
     ndf: int = option(64, "Discriminator width (filters in the first layer).")
     n_layers_d: int = option(3, "PatchGAN depth: 3 gives 70x70 patches.")
@@ -235,24 +243,14 @@ class ImageTranslationConfig(TrainConfig):
         super().validate()
         if self.load_size < self.size:
             raise ConfigError(f"--load-size {self.load_size} is smaller than --size {self.size}")
-        from translate.nets.sizes import check_image_size
-
-        check_image_size(self.generator, self.size)
-        if self.gradient_checkpointing and not self.generator.startswith("resnet"):
-            raise ConfigError(f"--gradient-checkpointing works with ResNet generators, not {self.generator}")
-        if self.generator.startswith("resnet") and self.size < 8:  # its bottleneck would be 1x1
-            raise ConfigError(f"--size {self.size} is too small for generator {self.generator}: it needs 8 or more")
         for name in ("ngf", "ndf"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be at least 1")
         if self.n_layers_d < 0:
             raise ConfigError("--n-layers-d cannot be negative (0 is the 1x1 PixelGAN)")
-        if self.n_layers_d and self.size >> self.n_layers_d < 3:  # its last convs need 3x3 or more
-            deepest = next(n for n in range(self.size.bit_length(), -1, -1) if n == 0 or self.size >> n >= 3)
-            raise ConfigError(
-                f"--n-layers-d {self.n_layers_d} is too deep for --size {self.size}: the PatchGAN would shrink it "
-                f"to nothing (use at most {deepest})"
-            )
+
+    def trained_generator(self) -> tuple[str, int, str]:
+        return self.generator, self.size, "--size"
 
 
 @dataclass(kw_only=True)
@@ -352,11 +350,11 @@ class DiscoGANConfig(TrainConfig):
     beta1: float = redefault(TrainConfig, "beta1", 0.5)
     beta2: float = redefault(TrainConfig, "beta2", 0.999)
 
+    def trained_generator(self) -> tuple[str, int, str]:
+        return "discogan", self.image_size, "--image-size"
+
     def validate(self) -> None:
         super().validate()
-        if self.image_size not in DISCOGAN_IMAGE_SIZES:
-            sizes = " or ".join(map(str, DISCOGAN_IMAGE_SIZES))
-            raise ConfigError(f"--image-size {self.image_size} is not supported by DiscoGAN: choose {sizes}")
         for name in ("width", "update_interval"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")

@@ -107,26 +107,25 @@ def _size_oblivious() -> Iterator[None]:
 
 
 def input_shape(spec: dict[str, Any]) -> InputShape:
-    """What the generator described by `spec` (a model's config.json) accepts."""
-    from translate.nets.sizes import _spec
+    """What the generator described by `spec` (a model's config.json) accepts: its registry entry's size
+    rule, with what torch.export adds. A dynamic side of 1 is specialised, so dynamic sides start at 2, and
+    the example is traced where the bottleneck (side / multiple) is 2 or more; the smallest sides whose
+    bottleneck is 1x1 (a U-Net at exactly 2**depth) stay dynamic only with size-oblivious tracing."""
+    from translate.nets.registry import architecture
 
     generator = spec.get("generator") or {}
     name = generator.get("name")
-    if name == "discogan":
-        size = int(spec.get("fixed_size") or generator.get("image_size", 64))
-        return InputShape(multiple=size, min_side=size, fixed=size)
-    if name == "srresnet":
-        return InputShape(multiple=1, min_side=2, scale=int(generator.get("scale", spec.get("scale", 4))))
     try:
-        kind, depth = _spec(str(name))
+        entry = architecture(name)
     except ConfigError:
         raise ConfigError(f"cannot export generator {name!r}: its input sizes are not known") from None
-    if kind == "resnet":
-        # Two stride-2 stages, then reflection padding of 1 needs 2 px: sides 4k with k >= 2.
-        return InputShape(multiple=4, min_side=8)
-    # Traced at 2**depth, the 1x1 bottleneck would be specialised: trace at 2 * 2**depth or more.
-    unit = 2**depth
-    return InputShape(multiple=unit, min_side=unit if _size_oblivious_available() else 2 * unit, min_example=2 * unit)
+    rule = entry.size
+    if rule.fixed:
+        size = int(spec.get("fixed_size") or entry.fixed_size(generator))
+        return InputShape(multiple=size, min_side=size, fixed=size)
+    traced = 2 * rule.multiple
+    min_side = rule.min_side if _size_oblivious_available() else max(rule.min_side, traced)
+    return InputShape(rule.multiple, max(2, min_side), min_example=traced, scale=entry.scale(generator))
 
 
 def _dynamic_shapes(shape: InputShape) -> tuple[dict[int, Any]]:

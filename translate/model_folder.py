@@ -36,24 +36,6 @@ def save_model(net: nn.Module, spec: dict[str, Any], folder: Path) -> None:
 
 # -- reading a config.json that may come from anywhere ------------------------------------------
 
-# The generator keywords each architecture takes, with what a sane value is: a file asking for
-# ngf 10**9 is refused here, before a single tensor is allocated.
-_COMMON = {"name": str, "in_channels": int, "out_channels": int, "init_type": str, "init_gain": float}
-_GENERATOR_KEYS: dict[str, dict[str, type]] = {
-    "resnet": _COMMON | {"ngf": int, "norm": str, "dropout": bool, "antialias": bool, "antialias_up": bool},
-    "unet": _COMMON | {"ngf": int, "norm": str, "dropout": bool},
-    "discogan": _COMMON | {"width": int, "image_size": int, "extra_layers": bool},
-    "srresnet": _COMMON | {"scale": int, "width": int, "n_blocks": int, "skip": str},
-}
-_BOUNDS = {
-    "in_channels": (1, 16),
-    "out_channels": (1, 16),
-    "ngf": (1, 1024),
-    "width": (1, 1024),
-    "n_blocks": (1, 256),
-    "scale": (2, 8),
-    "image_size": (32, 512),
-}
 # Top-level keys of config.json that this version writes or understands.
 KNOWN_KEYS = frozenset(
     {"method", "generator", "size", "direction", "a", "b", "data", "eval_mode", "fixed_size", "scale", "hr_size"}
@@ -81,24 +63,33 @@ def read_config(folder: Path) -> dict[str, Any]:
 
 
 def check_generator_args(generator: dict[str, Any], where: str) -> None:
-    """Refuse unknown keywords, wrong types and absurd sizes in a generator's settings."""
+    """Refuse unknown keywords, wrong types and absurd sizes in a generator's settings: the keywords and
+    types are those `build_generator` and the architecture's constructor declare, the sizes within BOUNDS."""
     from translate.errors import ConfigError
+    from translate.nets.builders import generator_settings
+    from translate.nets.registry import BOUNDS, architecture
 
     name = generator.get("name")
-    family = next((f for f in _GENERATOR_KEYS if isinstance(name, str) and name.startswith(f)), None)
-    if family is None:
-        raise ConfigError(
-            f"{where}: unknown generator {name!r} (this version builds resnet*, unet*, discogan, srresnet)"
-        )
-    allowed = _GENERATOR_KEYS[family]
+    try:
+        architecture(name)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    allowed = generator_settings(name)
     for key, value in generator.items():
         if key not in allowed:
             raise ConfigError(f"{where}: generator {name} takes no setting {key!r}")
-        kind = allowed[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            continue
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ConfigError(f"{where}: generator setting {key} = {value!r} should be a {kind.__name__}")
-        low, high = _BOUNDS.get(key, (None, None))
-        if low is not None and not low <= value <= high:
+        if not _fits(value, allowed[key]):
+            kinds = " or ".join("None" if kind is type(None) else kind.__name__ for kind in allowed[key])
+            raise ConfigError(f"{where}: generator setting {key} = {value!r} should be a {kinds}")
+        low, high = BOUNDS.get(key, (None, None))
+        if low is not None and value is not None and not low <= value <= high:
             raise ConfigError(f"{where}: generator setting {key} = {value} is outside {low}..{high}")
+
+
+def _fits(value: Any, kinds: tuple[type, ...]) -> bool:
+    """JSON's view of Python types: true is no int, an int is a float."""
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, int) and float in kinds:
+        return True
+    return isinstance(value, kinds)

@@ -135,8 +135,9 @@ def resolve(name: str, root: Path | None = None) -> Path | None:
 def install(entry: Pretrained, root: Path, progress: Progress | None = None) -> str | None:
     """Fetch (resuming), verify and convert `entry`; returns the `.pth`'s sha256, or None if already installed."""
     from translate.model_folder import save_model
-    from translate.nets.builders import build_generator, load_state_dict_compat
+    from translate.nets.builders import build_generator
     from translate.nets.detect import clean_state_dict, read_state_dict
+    from translate.nets.norms import load_state_dict_compat
 
     if is_installed(entry, root):
         return None

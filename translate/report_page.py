@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from translate.choices import SR_METHODS
 from translate.errors import ConfigError, DataError, TranslateError
 from translate.run_folder import (
     RunFolder,
@@ -40,7 +41,6 @@ MAX_PNG_BYTES = 200_000  # an image whose PNG is larger is embedded as JPEG
 MAX_PLOT_POINTS = 1000  # per curve: longer logs are thinned so the SVG stays small
 SR_CROP = 192  # px: side of the HR centre crop shown for super-resolution models
 LOWER_IS_BETTER = {"l1", "mse", "fid", "kid", "lpips"}  # a guess when metrics.jsonl does not say
-SR_METHODS = {"srresnet", "srgan", "external-sr"}
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1180px;padding:16px 24px;

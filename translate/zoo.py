@@ -4,8 +4,8 @@
 - a run folder, picking the model of a direction from its `models/`;
 - the name of a downloaded pretrained model (`translate weights list`);
 - a plain state dict file (`.pth`/`.pt`, read with `weights_only=True`, or `.safetensors`): a
-  generator of the reference CycleGAN/pix2pix code or of CUT, recognised from its keys and shapes
-  (translate/nets/detect.py), else a super-resolution model that spandrel recognises
+  generator of the reference CycleGAN/pix2pix code, of CUT or of any registered architecture,
+  recognised from its keys and shapes (translate/nets/detect.py), else a super-resolution model that spandrel recognises
   (translate/nets/external_sr.py).
 """
 
@@ -103,7 +103,8 @@ def _load_folder(folder: Path) -> tuple[nn.Module, dict[str, Any]]:
 
 def load_weights_file(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     """A plain state dict: a reference/CUT generator, else an SR model spandrel knows."""
-    from translate.nets.builders import build_generator, load_state_dict_compat
+    from translate.nets.builders import build_generator
+    from translate.nets.norms import load_state_dict_compat
 
     raw = read_state_dict(path)
     state = clean_state_dict(raw)
@@ -122,10 +123,14 @@ def load_weights_file(path: Path) -> tuple[nn.Module, dict[str, Any]]:
 
 
 def detected_spec(generator: dict[str, Any], path: Path) -> dict[str, Any]:
-    """What an exported model's config.json would say, guessed from the architecture: a U-Net is
-    pix2pix's, a ResNet CycleGAN's (or CUT's: it runs the same way)."""
-    unet = generator["name"].startswith("unet")
-    spec = {"method": "pix2pix" if unet else "cyclegan", "generator": generator, "source": str(path), "detected": True}
-    if unet and generator["norm"] == "batch" and generator["dropout"]:
+    """What an exported model's config.json would say, guessed from the architecture's registry entry: the
+    method it runs as (a U-Net is pix2pix's, a ResNet CycleGAN's or CUT's: they run the same way), and
+    what that needs beside the generator (DiscoGAN's one size, an upscaler's scale)."""
+    from translate.nets.registry import architecture
+
+    entry = architecture(generator["name"])
+    spec = {"method": entry.method, "generator": generator, "source": str(path), "detected": True}
+    spec |= entry.model_settings(generator)
+    if entry.method == "pix2pix" and generator.get("norm") == "batch" and generator.get("dropout"):
         spec["eval_mode"] = False  # as the reference test.py runs pix2pix: dropout and batch statistics on
     return spec

@@ -43,6 +43,7 @@ from translate.engine.speed import prepare_for_speed, to_memory_format, use_chan
 from translate.engine.trackers import Trackers, tracker_names
 from translate.errors import ConfigError, DataError, DivergedError, RunStopped, TranslateError, WriteError
 from translate.hardware import bf16_cpu_warning
+from translate.methods import check_settings
 from translate.methods.base import Losses, Method
 from translate.progress import TrainingProgress
 from translate.run_folder import (
@@ -262,6 +263,7 @@ class _GuardedOptimizer:
 
 class Trainer:
     def __init__(self, config: TrainConfig, method_cls: type[Method]) -> None:
+        check_settings(config)  # the CLI checked already; a config built in Python is checked here
         self.config = config
         self.run = RunFolder(Path(config.out))
         if config.mixed_precision == "fp16" and not torch.cuda.is_available():

@@ -18,15 +18,18 @@ Batch = Callable[[torch.Tensor], torch.Tensor]
 
 
 @torch.inference_mode()
-def translate_batch(net: torch.nn.Module, x: torch.Tensor, multiple: int, min_side: int = 1) -> torch.Tensor:
-    """Run `net` on an NCHW batch in [-1, 1] of one size; pads to `multiple` (and `min_side`) and crops back."""
+def translate_batch(
+    net: torch.nn.Module, x: torch.Tensor, multiple: int, min_side: int = 1, scale: int = 1
+) -> torch.Tensor:
+    """Run `net` on an NCHW batch in [-1, 1] of one size; pads to `multiple` (and `min_side`) and crops back
+    (to `scale` times the size, for an upscaler)."""
     h, w = x.shape[-2:]
     pad_h, pad_w = max(min_side, h) - h, max(min_side, w) - w  # a 1x1 image must not shrink to nothing inside
     pad_h, pad_w = pad_h + (-(h + pad_h)) % multiple, pad_w + (-(w + pad_w)) % multiple
     if pad_h or pad_w:
         mode = "reflect" if pad_h < h and pad_w < w else "replicate"
         x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-    return net(x)[..., :h, :w]
+    return net(x)[..., : h * scale, : w * scale]
 
 
 @torch.inference_mode()
@@ -42,18 +45,17 @@ def _one_by_one(translate: Batch, x: torch.Tensor) -> torch.Tensor:
 
 
 def make_batch_translator(net: torch.nn.Module, spec: dict[str, Any]) -> Batch:
-    """NCHW batch of one size in [-1, 1] -> translations at the same size, run as the model was meant to run."""
-    from translate.nets.builders import size_multiple
+    """NCHW batch of one size in [-1, 1] -> translations at the same size (`scale` times it for an upscaler),
+    run as the model was meant to run."""
+    from translate.nets.registry import architecture
 
     fixed = spec.get("fixed_size")  # set by generators trained at a single size (DiscoGAN)
     if fixed:
         translate: Batch = functools.partial(translate_fixed_batch, net, size=fixed)
     else:
-        name = spec["generator"]["name"]
-        multiple = size_multiple(name)
-        # A ResNet's bottleneck is 1/multiple of the input; its instance norms need 2x2 there.
-        min_side = 2 * multiple if name.startswith("resnet") else multiple
-        translate = functools.partial(translate_batch, net, multiple=multiple, min_side=min_side)
+        entry = architecture(spec["generator"]["name"])
+        rule, scale = entry.size, entry.scale(spec["generator"])
+        translate = functools.partial(translate_batch, net, multiple=rule.multiple, min_side=rule.min_side, scale=scale)
     if spec.get("eval_mode") is False:
         # pix2pix as published: the reference test.py without --eval keeps the WHOLE net in train
         # mode, so dropout stays on and batch norm uses each image's own statistics (one per batch):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from translate.choices import SR_METHODS
 from translate.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 32  # LR pixels; SRResNet-16's receptive field reaches ~40, the far part barely matters
-SR_METHODS = ("srresnet", "srgan", "external-sr")  # external-sr: spandrel (nets/external_sr.py)
 
 Span = tuple[int, int, int, int]  # (window start, window end, keep start, keep end) along one axis
 

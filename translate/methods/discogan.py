@@ -35,8 +35,9 @@ from translate.config import DiscoGANConfig
 from translate.losses import GANLoss
 from translate.methods.base import Losses, Method, SampleGrid, adam, init_options, set_requires_grad
 from translate.methods.unpaired import cycle_grid, direction_exports, unpaired_dataset
-from translate.nets.builders import build_generator, initialize
+from translate.nets.builders import build_generator
 from translate.nets.discogan import DiscoDiscriminator
+from translate.nets.norms import initialize
 
 
 def generator_spec(config: DiscoGANConfig) -> dict[str, Any]:

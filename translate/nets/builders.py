@@ -1,7 +1,8 @@
-"""Builders for the reference CycleGAN/pix2pix networks (state_dict-compatible).
+"""Builders of networks: any registered generator architecture (translate/nets/registry.py), and the
+reference PatchGAN discriminator (state_dict-compatible).
 
-DiscoGAN, SRGAN and VGG nets live in their own modules (`discogan`, `srresnet`, `vgg`) and are
-imported from there by the methods that use them.
+DiscoGAN's and SRGAN's discriminators and the VGG live in their own modules (`discogan`, `srresnet`,
+`vgg`) and are built by the methods that use them.
 """
 
 from __future__ import annotations
@@ -12,74 +13,36 @@ from torch import nn
 
 from translate.choices import D_NORM_CHOICES
 from translate.errors import ConfigError
-from translate.nets.norms import (
-    init_weights,
-    initialize,
-    load_state_dict_compat,
-    norm_layer,
-    spectral_norm,
-)
+from translate.nets.norms import initialize, spectral_norm
 from translate.nets.patchgan import NLayerDiscriminator, PixelDiscriminator
-from translate.nets.resnet import ResnetGenerator
-from translate.nets.sizes import GENERATORS, _spec, check_image_size, size_multiple
-from translate.nets.unet import UnetGenerator
-
-__all__ = [
-    "GENERATORS",
-    "build_discriminator",
-    "build_generator",
-    "check_image_size",
-    "init_weights",
-    "initialize",
-    "load_state_dict_compat",
-    "norm_layer",
-    "size_multiple",
-]
+from translate.nets.registry import architecture, parameter_types
 
 
-def _check_norm(norm: str) -> None:
-    norm_layer(norm)  # raises ConfigError listing the valid names
+def build_generator(name: str, *, init_type: str | None = None, init_gain: float = 0.02, **settings: Any) -> nn.Module:
+    """A freshly initialised generator of architecture `name`.
 
-
-def build_generator(
-    name: str,
-    in_channels: int = 3,
-    out_channels: int = 3,
-    ngf: int = 64,
-    norm: str = "instance",
-    dropout: bool = False,
-    init_type: str | None = None,
-    init_gain: float = 0.02,
-    **extra: Any,
-) -> nn.Module:
-    """A freshly initialised generator.
-
-    `init_type` None keeps each architecture's usual init: N(0, 0.02) for the reference ResNet and
-    U-Net, PyTorch's default for DiscoGAN and SRResNet (as their official code). Training methods pass
-    their `--init-type`; loaders leave it out (the weights are replaced anyway).
-    `name="discogan"` builds DiscoGAN's encoder-decoder instead; `extra` then carries its own
-    arguments (width, image_size, extra_layers) and it ignores ngf/norm/dropout; `name="srresnet"`
-    takes scale, width, n_blocks and skip.
+    `settings` are its constructor's keywords, less those the name decides (resnet9: n_blocks).
+    `init_type` None keeps the architecture's usual init: N(0, 0.02) for the reference ResNet and U-Net,
+    PyTorch's default for DiscoGAN and SRResNet (as their official code). Training methods pass their
+    `--init-type`; loaders leave it out (the weights are replaced anyway).
     """
-    if name == "discogan":
-        from translate.nets.discogan import DiscoGenerator
-
-        return initialize(DiscoGenerator(in_channels, out_channels, **extra), init_type or "default", init_gain)
-    if name == "srresnet":
-        from translate.nets.srresnet import SRResNet
-
-        net = initialize(SRResNet(in_channels, out_channels, **extra), init_type or "default", init_gain)
-        return net.start_at_skip()  # with a bicubic skip, a fresh network is bicubic
-    kind, depth = _spec(name)
-    unknown = set(extra) - ({"antialias", "antialias_up"} if kind == "resnet" else set())  # CUT's blurred resampling
+    entry = architecture(name)
+    unknown = set(settings) - set(entry.settings())
     if unknown:
         raise TypeError(f"generator {name} takes no argument(s) {', '.join(sorted(unknown))}")
-    _check_norm(norm)
-    if kind == "resnet":
-        net = ResnetGenerator(in_channels, out_channels, ngf, n_blocks=depth, norm=norm, dropout=dropout, **extra)
-    else:
-        net = UnetGenerator(in_channels, out_channels, num_downs=depth, ngf=ngf, norm=norm, dropout=dropout)
-    return initialize(net, init_type or "normal", init_gain)
+    net = initialize(entry.constructor()(**entry.preset, **settings), init_type or entry.init, init_gain)
+    if entry.after_init:
+        getattr(net, entry.after_init)()
+    return net
+
+
+_OWN_SETTINGS = parameter_types(build_generator)  # name, init_type, init_gain
+
+
+def generator_settings(name: str) -> dict[str, tuple[type, ...]]:
+    """Every keyword `build_generator` takes for architecture `name`, with the types their annotations allow:
+    its own (name, init_type, init_gain) and the constructor's."""
+    return _OWN_SETTINGS | architecture(name).settings()
 
 
 def build_discriminator(

@@ -1,16 +1,12 @@
 """Recognise a generator from its weights alone, so that plain `.pth` files of the reference
-CycleGAN/pix2pix code and of CUT load without being told their architecture.
+CycleGAN/pix2pix code and of CUT (and bare weights of our own models) load without being told their
+architecture.
 
-Everything these generators' shapes depend on is visible in their state dict keys and shapes:
-- ResNet (`model.1.weight`, `model.K.conv_block.*`): the number of blocks, ngf (`model.1.weight`
-  is ngf x in x 7 x 7), the dropout slot (it moves a block's second conv from index 5 to 6), and
-  CUT's anti-aliased resampling (its blurs are `model.K.filt` buffers).
-- U-Net (`model.model.0.weight`, blocks nested as `model.model.1.model.3.model...`): the depth.
-- Norm, as the reference sets conv biases (`use_bias = norm is InstanceNorm2d`): batch norm has
-  weights of its own, instance norm none but its convs carry biases, "none" has neither.
-Only U-Net dropout leaves no trace (its Dropout is last in a block, after every weight): the
-guess is the reference's defaults, on with batch norm (pix2pix), off otherwise (CycleGAN, CUT).
-A candidate is accepted only if a network built from it has exactly the file's keys and shapes.
+Each family of the registry (translate/nets/registry.py) has a recogniser beside its network
+(`resnet.recognise`, ...) that reads the constructor's keywords from the keys and shapes, or says the
+layout is not its own; the registry then names the entry those keywords fit. What no weight shows
+(a U-Net's dropout, SRResNet's skip) is guessed, and each entry says how (`Architecture.unseen`). A
+candidate is accepted only if a network built from it has exactly the file's keys and shapes.
 """
 
 from __future__ import annotations
@@ -26,14 +22,13 @@ from torch import Tensor
 
 from translate.errors import ConfigError, DataError
 from translate.nets.norms import LEGACY_BUFFERS
+from translate.nets.registry import Architecture, families, load, match
 
 TORCH_SUFFIXES = (".pth", ".pt")
 SUFFIXES = (*TORCH_SUFFIXES, ".safetensors")
 # Dicts that hold a state dict under a key, most specific first: BasicSR-trained SR models
 # (Real-ESRGAN, SwinIR, ...; the EMA weights are the published ones), Lightning, plain wrappers.
 WRAPPERS = ("params_ema", "params", "state_dict", "model")
-_BLOCK = re.compile(r"model\.(\d+)\.conv_block\.")
-_FILTER = re.compile(r"model\.(\d+)\.filt$")
 _WEIGHT = re.compile(r"model\.(\d+)\.weight$")
 
 
@@ -119,76 +114,34 @@ def clean_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
 def detect_generator(state: dict[str, Tensor], source: str = "the state dict") -> dict[str, Any]:
     """`translate.nets.builders.build_generator`'s keyword arguments for a (cleaned) state dict.
 
-    Raises NotAGenerator when no layout we know matches, ConfigError when one looks right but the
+    Raises NotAGenerator when no registered layout matches, ConfigError when one looks right but the
     file does not fit it exactly; both one line, naming `source`.
     """
-    if "model.model.0.weight" in state:
-        spec = _unet(state)
-    elif "model.1.weight" in state and any(_BLOCK.match(k) for k in state):
-        spec = _resnet(state)
-    else:
-        raise NotAGenerator(unknown_layout(source, state))
-    _check_fits(spec, state, source)
-    return spec
+    for first in families():
+        found = load(first.recogniser)(state)
+        if found is None:
+            continue
+        entry = match(first.family, found)
+        if entry is None:
+            raise ConfigError(
+                f"{source} is a {first.title} with {first.shape.format(**found)}, which this tool does not build"
+            )
+        spec = {"name": entry.name} | {k: v for k, v in found.items() if k not in entry.preset}
+        _check_fits(entry, spec, state, source)
+        return spec
+    raise NotAGenerator(unknown_layout(source, state))
 
 
-def _resnet(state: dict[str, Tensor]) -> dict[str, Any]:
-    blocks = sorted({int(m[1]) for k in state if (m := _BLOCK.match(k))})
-    filters = [int(m[1]) for k in state if (m := _FILTER.match(k))]
-    last = max(int(m[1]) for k in state if (m := _WEIGHT.match(k)))
-    ngf, in_channels = state["model.1.weight"].shape[:2]
-    spec: dict[str, Any] = {
-        "name": f"resnet{len(blocks)}",
-        "in_channels": int(in_channels),
-        "out_channels": int(state[f"model.{last}.weight"].shape[0]),
-        "ngf": int(ngf),
-        "norm": _norm(state, conv="model.1", norm="model.2"),
-        "dropout": f"model.{blocks[0]}.conv_block.5.weight" not in state,  # with dropout, 5 is the second pad
-    }
-    down, up = any(i < blocks[0] for i in filters), any(i > blocks[-1] for i in filters)
-    if down:
-        spec["antialias"] = True
-    if up != down:
-        spec["antialias_up"] = up
-    return spec
-
-
-def _unet(state: dict[str, Tensor]) -> dict[str, Any]:
-    depth, prefix = 1, "model.model.1.model."  # the outermost block, then each nested one
-    while any(k.startswith(prefix) for k in state):
-        depth, prefix = depth + 1, prefix + "3.model."
-    ngf, in_channels = state["model.model.0.weight"].shape[:2]
-    norm = _norm(state, conv="model.model.0", norm="model.model.1.model.2")
-    return {
-        "name": f"unet{2**depth}",
-        "in_channels": int(in_channels),
-        "out_channels": int(state["model.model.3.weight"].shape[1]) if "model.model.3.weight" in state else 0,
-        "ngf": int(ngf),
-        "norm": norm,
-        "dropout": norm == "batch",  # invisible in the weights: the reference defaults (pix2pix)
-    }
-
-
-def _norm(state: dict[str, Tensor], conv: str, norm: str) -> str:
-    if f"{norm}.weight" in state:
-        return "batch"
-    return "instance" if f"{conv}.bias" in state else "none"
-
-
-def _check_fits(spec: dict[str, Any], state: dict[str, Tensor], source: str) -> None:
+def _check_fits(entry: Architecture, spec: dict[str, Any], state: dict[str, Tensor], source: str) -> None:
     """Build the candidate without memory (meta tensors) and compare every key and shape."""
     from translate.nets.builders import build_generator
-    from translate.nets.sizes import size_multiple
 
-    kind = "ResNet" if spec["name"].startswith("resnet") else "U-Net"
+    looks = f"{source} looks like a {entry.title} ({entry.name}) but does not fit it"
     try:
-        size_multiple(spec["name"])  # a known name
-    except ConfigError:
-        depth = spec["name"].removeprefix("resnet").removeprefix("unet")
-        what = f"{depth} residual blocks" if kind == "ResNet" else f"inputs of {depth} px ({spec['name']})"
-        raise ConfigError(f"{source} is a {kind} generator with {what}, which this tool does not build") from None
-    with torch.device("meta"):
-        own = build_generator(**spec).state_dict()
+        with torch.device("meta"):
+            own = build_generator(**spec).state_dict()
+    except ConfigError as exc:  # read settings the constructor refuses (a DiscoGAN of 256 px)
+        raise ConfigError(f"{looks}: {exc}") from None
     problem = next((f"no {k}" for k in own if k not in state), None)
     problem = problem or next((f"an unexpected {k}" for k in state if k not in own), None)
     problem = problem or next(
@@ -196,7 +149,7 @@ def _check_fits(spec: dict[str, Any], state: dict[str, Tensor], source: str) -> 
         None,
     )
     if problem:
-        raise ConfigError(f"{source} looks like a {kind} generator ({spec['name']}) but does not fit it: {problem}")
+        raise ConfigError(f"{looks}: {problem}")
 
 
 def unknown_layout(source: str, state: dict[str, Tensor] | None = None) -> str:
@@ -206,11 +159,8 @@ def unknown_layout(source: str, state: dict[str, Tensor] | None = None) -> str:
         sr = "an SR architecture spandrel detects (pip install 'translate-gan[sr]')"
     else:
         sr = "an SR architecture spandrel detects (ESRGAN, Real-ESRGAN, SwinIR, ...)"
-    return (
-        f"{source} is not a generator state dict this tool knows{hint}: expected the reference "
-        "CycleGAN/pix2pix ResNet or U-Net layout (keys model.1.weight, model.10.conv_block.1.weight, ... "
-        f"or model.model.0.weight, ...), or {sr}"
-    )
+    layouts = "; ".join(f"{entry.title}: {entry.layout}" for entry in families())
+    return f"{source} is not a generator state dict this tool knows{hint}: expected the layout of a {layouts}; or {sr}"
 
 
 def _is_patchgan(state: dict[str, Tensor]) -> bool:

@@ -11,19 +11,22 @@ sizes reach the same 4x4 bottleneck and the same one-logit head.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from itertools import pairwise
+from typing import Any
 
 import torch
 from torch import nn
 
-from translate.errors import ConfigError
-from translate.nets.sizes import DISCOGAN_IMAGE_SIZES as IMAGE_SIZES
+from translate.nets.registry import check_image_size
+
+_WEIGHT = re.compile(r"main\.(\d+)\.weight$")
 
 
 def _widths(width: int, image_size: int) -> list[int]:
     """Channel widths of the stride-2 stages: width * 1, 2, 4, 8, capped at 8x."""
-    if image_size not in IMAGE_SIZES:
-        raise ConfigError(f"DiscoGAN image size {image_size} is not supported: choose 64 or 128")
+    check_image_size("discogan", image_size, "image size")  # the sizes are the registry entry's
     n_stages = 4 if image_size == 64 else 5
     return [width * min(2**i, 8) for i in range(n_stages)]
 
@@ -59,6 +62,31 @@ class DiscoGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.main(x)
+
+
+def recognise(state: Mapping[str, torch.Tensor]) -> dict[str, Any] | None:
+    """`DiscoGenerator`'s keywords for a state dict in its layout (`main.K.*` only), else None.
+
+    Its 4x4 (transposed) convs are 2 per stride-2 stage (4 at 64 px, 5 at 128 px) plus 2 for the extra
+    bottleneck: 8, 10 or 12. Of the two layouts with 10, the fifth conv of 64 px with the bottleneck maps
+    8 * width channels to 100 (never equal), that of 128 px without it keeps 8 * width.
+    """
+    if "main.0.weight" not in state or not all(k.startswith("main.") for k in state):
+        return None
+    indexed = {int(m[1]): w for k, w in state.items() if (m := _WEIGHT.match(k)) and w.ndim == 4}
+    convs = [indexed[i] for i in sorted(indexed)]
+    if not convs:
+        return None
+    width, in_channels = convs[0].shape[:2]
+    extra = len(convs) == 12 or (len(convs) == 10 and convs[4].shape[0] != convs[4].shape[1])
+    stages = (len(convs) - 2 * extra) // 2
+    return {
+        "in_channels": int(in_channels),
+        "out_channels": int(convs[-1].shape[1]),  # a transposed conv: (in, out, kh, kw)
+        "width": int(width),
+        "extra_layers": extra,
+        "image_size": 2 ** (stages + 2),  # 4 stages from 64 px, 5 from 128 px, to the same 4x4
+    }
 
 
 class DiscoDiscriminator(nn.Module):

@@ -8,7 +8,7 @@ checkpoints carry that today's layers do not.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
@@ -42,6 +42,15 @@ def conv_bias(kind: str) -> bool:
     InstanceNorm2d`): batch norm's shift replaces it, and with "none" the reference has none either,
     so its files (and ours) tell the three norms apart by their keys."""
     return kind == "instance"
+
+
+def norm_of(state: Mapping[str, torch.Tensor], conv: str, norm: str) -> str:
+    """The norm of a reference-layout state dict, from a conv and the norm layer after it (`conv_bias`'s
+    convention read backwards): batch norm has weights of its own, instance norm none but its convs carry
+    biases, "none" has neither."""
+    if f"{norm}.weight" in state:
+        return "batch"
+    return "instance" if f"{conv}.bias" in state else "none"
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:

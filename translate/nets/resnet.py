@@ -13,13 +13,20 @@ stride-1 conv. The blurs are buffers named `filt`, so CUT's files load key for k
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from translate.nets.norms import conv_bias, norm_layer
+from translate.nets.norms import conv_bias, norm_layer, norm_of
+
+_BLOCK = re.compile(r"model\.(\d+)\.conv_block\.")
+_FILTER = re.compile(r"model\.(\d+)\.filt$")
+_WEIGHT = re.compile(r"model\.(\d+)\.weight$")
 
 
 def binomial_filter(size: int) -> torch.Tensor:
@@ -149,3 +156,32 @@ def _run_layers(layers: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
     for layer in layers:
         x = layer(x)
     return x
+
+
+def recognise(state: Mapping[str, torch.Tensor]) -> dict[str, Any] | None:
+    """`ResnetGenerator`'s keywords for a state dict in its layout (the reference's, CUT's), else None.
+
+    All of them show: the blocks (`model.K.conv_block.*`), ngf (`model.1.weight` is ngf x in x 7 x 7),
+    the norm, the dropout slot (it moves a block's second conv from index 5 to 6) and CUT's blurs
+    (`model.K.filt` buffers, before the blocks for `antialias`, after them for `antialias_up`).
+    """
+    blocks = sorted({int(m[1]) for k in state if (m := _BLOCK.match(k))})
+    if "model.1.weight" not in state or not blocks:
+        return None
+    filters = [int(m[1]) for k in state if (m := _FILTER.match(k))]
+    last = max(int(m[1]) for k in state if (m := _WEIGHT.match(k)))
+    ngf, in_channels = state["model.1.weight"].shape[:2]
+    found: dict[str, Any] = {
+        "n_blocks": len(blocks),
+        "in_channels": int(in_channels),
+        "out_channels": int(state[f"model.{last}.weight"].shape[0]),
+        "ngf": int(ngf),
+        "norm": norm_of(state, conv="model.1", norm="model.2"),
+        "dropout": f"model.{blocks[0]}.conv_block.5.weight" not in state,  # with dropout, 5 is the second pad
+    }
+    down, up = any(i < blocks[0] for i in filters), any(i > blocks[-1] for i in filters)
+    if down:
+        found["antialias"] = True
+    if up != down:
+        found["antialias_up"] = up
+    return found

@@ -4,6 +4,9 @@ a bicubic global skip for the generator and spectral normalisation for the discr
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +16,8 @@ from translate.errors import ConfigError
 
 SCALES = (2, 4, 8)
 SKIPS = ("none", "bicubic")
+_BLOCK = re.compile(r"body\.(\d+)\.body\.")
+_UPSAMPLE = re.compile(r"upsample\.(\d+)\.weight$")
 
 
 def cubic(x: float, a: float = -0.5) -> float:
@@ -120,6 +125,25 @@ class SRResNet(nn.Module):
         h = self.head(x)
         out = self.tail(self.upsample(h + self.body(h)))
         return out if self.bicubic is None else out + self.bicubic(x)
+
+
+def recognise(state: Mapping[str, torch.Tensor]) -> dict[str, Any] | None:
+    """`SRResNet`'s keywords for a state dict in its layout, else None: width and channels from the 9x9
+    head and tail, the blocks, and the scale from its PixelShuffle(2) stages (one conv each). The skip
+    has no weights: guessed bicubic, this tool's default, where the channels allow it."""
+    if not {"head.0.weight", "head.1.weight", "upsample.0.weight", "tail.weight"} <= state.keys():
+        return None
+    width, in_channels = state["head.0.weight"].shape[:2]
+    out_channels = int(state["tail.weight"].shape[0])
+    stages = sum(1 for k, w in state.items() if _UPSAMPLE.match(k) and w.ndim == 4)
+    return {
+        "in_channels": int(in_channels),
+        "out_channels": out_channels,
+        "width": int(width),
+        "n_blocks": len({m[1] for k in state if (m := _BLOCK.match(k))}),
+        "scale": 2**stages,
+        "skip": "bicubic" if in_channels == out_channels else "none",
+    }
 
 
 class SRDiscriminator(nn.Module):

@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
-from translate.nets.norms import conv_bias, norm_layer
+from translate.nets.norms import conv_bias, norm_layer, norm_of
 
 
 class UnetSkipConnectionBlock(nn.Module):
@@ -74,3 +77,27 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+def recognise(state: Mapping[str, torch.Tensor]) -> dict[str, Any] | None:
+    """`UnetGenerator`'s keywords for a state dict in its layout (the reference's), else None.
+
+    The depth shows in the nesting (`model.model.1.model.3.model...`), ngf and the norm in the outermost
+    block. Dropout does not: its layers come last in a block, after every weight, so the guess is the
+    reference's defaults, on with batch norm (pix2pix), off otherwise (CycleGAN, CUT).
+    """
+    if "model.model.0.weight" not in state:
+        return None
+    depth, prefix = 1, "model.model.1.model."  # the outermost block, then each nested one
+    while any(k.startswith(prefix) for k in state):
+        depth, prefix = depth + 1, prefix + "3.model."
+    ngf, in_channels = state["model.model.0.weight"].shape[:2]
+    norm = norm_of(state, conv="model.model.0", norm="model.model.1.model.2")
+    return {
+        "num_downs": depth,
+        "in_channels": int(in_channels),
+        "out_channels": int(state["model.model.3.weight"].shape[1]) if "model.model.3.weight" in state else 0,
+        "ngf": int(ngf),
+        "norm": norm,
+        "dropout": norm == "batch",
+    }
