@@ -84,11 +84,10 @@ def test_unknown_init_type_is_a_config_error() -> None:
 def test_every_method_builds_its_networks_with_the_chosen_init(method: str, tmp_path) -> None:
     from accelerate import Accelerator
 
-    from translate.config import METHOD_CONFIGS
-    from translate.methods import method_class
+    from translate.methods import METHODS, method_class
 
     settings = {"a": "x", "b": "y", "hr": "x", "data": "x", "ngf": 4, "ndf": 4, "width": 4, "blocks": 1}
-    cls = METHOD_CONFIGS[method]
+    cls = METHODS[method].settings
     fields = cls.__dataclass_fields__
     config = cls(**{k: v for k, v in settings.items() if k in fields}, init_type="normal", init_gain=0.5)
     if method == "srgan":

@@ -96,13 +96,13 @@ def _prepared(method: str, device: str, **values):
     """A method built and prepared the way the engine does it (translate/engine/speed.py), tiny networks."""
     from accelerate import Accelerator
 
-    from translate.config import METHOD_CONFIGS, from_dict
+    from translate.config import from_dict
     from translate.engine.speed import prepare_for_speed
-    from translate.methods import method_class
+    from translate.methods import METHODS, method_class
 
     base = {"a": "x", "b": "x", "size": 32, "load_size": 32, "generator": "resnet6", "ngf": 8, "ndf": 8}
     base |= {"norm": "instance", "batch_size": 2, "out": "unused"}
-    config = from_dict(METHOD_CONFIGS[method], base | values)
+    config = from_dict(METHODS[method].settings, base | values)
     accelerator = Accelerator(cpu=device == "cpu", mixed_precision=config.mixed_precision)
     torch.manual_seed(0)
     m = method_class(method)(config, accelerator)

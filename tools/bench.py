@@ -85,7 +85,8 @@ def method_config(method: str, args: argparse.Namespace, work: Path, setting: di
     Each method runs at its own size: `--size` for CycleGAN, `--pix2pix-size` (a U-Net-256 takes
     multiples of 256), `--discogan-size` (64 or 128) and `--sr-size` (the HR crop, x4).
     """
-    from translate.config import METHOD_CONFIGS, from_dict
+    from translate.config import from_dict
+    from translate.methods import METHODS
 
     values: dict = {"out": str(work / "run"), "batch_size": args.batch_size}
     values |= {k: setting[k] for k in ("mixed_precision", "channels_last", "compile")}
@@ -99,7 +100,7 @@ def method_config(method: str, args: argparse.Namespace, work: Path, setting: di
         values |= {"hr": str(work), "hr_size": args.sr_size, "scale": 4}
         if method == "srgan":
             values |= {"vgg_weights": str(random_vgg(work))}
-    return from_dict(METHOD_CONFIGS[method], values)
+    return from_dict(METHODS[method].settings, values)
 
 
 def random_vgg(work: Path) -> Path:

@@ -29,8 +29,9 @@ from translate.cli_options import (
 )
 from translate.cli_report import report
 from translate.cli_weights import weights_app
-from translate.config import METHOD_CONFIGS, TrainConfig
+from translate.config import TrainConfig
 from translate.errors import RunStopped
+from translate.methods import METHODS, method_class
 
 app = typer.Typer(
     name="translate",
@@ -51,8 +52,7 @@ app.command("report")(report)
 
 def run_training(config: TrainConfig) -> None:
     with user_errors():
-        from translate.engine.trainer import Trainer
-        from translate.methods import method_class
+        from translate.engine.trainer import Trainer  # lazy: torch and accelerate, not at CLI start-up
 
         trainer = Trainer(config, method_class(config.method))
         try:
@@ -70,8 +70,8 @@ def run_training(config: TrainConfig) -> None:
                 typer.echo(f"Best:     {best}")
 
 
-for _name, _cls in METHOD_CONFIGS.items():
-    train_app.command(_name)(command_from_config(_cls, run_training, _cls.__doc__ or ""))
+for _name, _entry in METHODS.items():
+    train_app.command(_name)(command_from_config(_entry.settings, run_training, _entry.settings.__doc__ or ""))
 
 
 # Options shared by `convert` and `upscale` (one pipeline runs both).

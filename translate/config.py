@@ -131,9 +131,7 @@ class TrainConfig:
     # The held-out folders that evaluation while training needs (super-resolution: HR images only).
     eval_folders: ClassVar[tuple[str, ...]] = ("eval_a", "eval_b")
 
-    @property
-    def method(self) -> str:
-        return METHOD_OF_CONFIG[type(self).__name__]
+    method: ClassVar[str]  # the method's name (`translate train NAME`), set by each method's settings class
 
     def trained_generator(self) -> tuple[str, int, str] | None:
         """(generator architecture, the image side it trains at, the option setting that side), for the
@@ -257,6 +255,8 @@ class ImageTranslationConfig(TrainConfig):
 class CycleGANConfig(ImageTranslationConfig):
     """CycleGAN (Zhu et al. 2017): two generators, two discriminators, cycle consistency."""
 
+    method: ClassVar[str] = "cyclegan"
+
     panel = "CycleGAN"
 
     a: str | None = option(None, "Domain A: an image folder or a built-in domain name.", required=True)
@@ -282,6 +282,8 @@ def redefault(base: type, name: str, default: Any) -> Any:
 @dataclass(kw_only=True)
 class Pix2PixConfig(ImageTranslationConfig):
     """pix2pix (Isola et al. 2017): paired translation with a U-Net and a conditional PatchGAN."""
+
+    method: ClassVar[str] = "pix2pix"
 
     panel = "pix2pix"
 
@@ -324,6 +326,8 @@ class DiscoGANConfig(TrainConfig):
     0.1 / 0.9, a reconstruction weight `rate` of 0.01 for the first 10000 steps and 0.5 after,
     Adam with weight decay 1e-5 at a constant learning rate (--decay-from is ignored), batches of 64.
     """
+
+    method: ClassVar[str] = "discogan"
 
     panel = "DiscoGAN"
 
@@ -437,6 +441,8 @@ class SRConfig(TrainConfig):
 class SRResNetConfig(SRConfig):
     """SRResNet (Ledig et al. 2017): the super-resolution generator alone, trained with pixel MSE."""
 
+    method: ClassVar[str] = "srresnet"
+
 
 @dataclass(kw_only=True)
 class SRGANConfig(SRConfig):
@@ -444,6 +450,8 @@ class SRGANConfig(SRConfig):
 
     The paper starts from a trained SRResNet (--init) to avoid poor local optima.
     """
+
+    method: ClassVar[str] = "srgan"
 
     panel = "SRGAN"
 
@@ -478,14 +486,6 @@ class SRGANConfig(SRConfig):
             raise ConfigError(f"--vgg-weights {self.vgg_weights} is not a file")
 
 
-METHOD_CONFIGS: dict[str, type[TrainConfig]] = {
-    "cyclegan": CycleGANConfig,
-    "pix2pix": Pix2PixConfig,
-    "discogan": DiscoGANConfig,
-    "srresnet": SRResNetConfig,
-    "srgan": SRGANConfig,
-}
-METHOD_OF_CONFIG = {cls.__name__: name for name, cls in METHOD_CONFIGS.items()}
 
 C = TypeVar("C", bound=TrainConfig)
 
@@ -563,7 +563,7 @@ def saved_run_settings(cls: type[TrainConfig], out: Path) -> dict[str, Any]:
         return {}
     saved = read_settings(path)
     method = saved.pop("method", None)
-    ours = METHOD_OF_CONFIG[cls.__name__]
+    ours = cls.method
     if method is not None and method != ours:
         raise ConfigError(
             f"--resume: {out} is a {method} run, not {ours}: continue it with `translate train {method} --resume`"

@@ -1,14 +1,26 @@
-"""Training methods, each a plug-in over the shared engine (see base.py), and the check of a run's settings.
+"""Training methods, each a plug-in over the shared engine (see base.py): the one registry of them, and the
+check of a run's settings.
 
-Methods are imported by name on demand: the CLI must not pay for torch at start-up.
+A method's entry pairs its settings class (translate.config, torch-free: the CLI builds `translate train
+NAME` from it at start-up) with its implementation as an import string, imported on first use so that
+the CLI does not pay for torch. A new method: its settings class in config.py, its module here, one entry.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from translate.config import ImageTranslationConfig, TrainConfig
+from translate.config import (
+    CycleGANConfig,
+    DiscoGANConfig,
+    ImageTranslationConfig,
+    Pix2PixConfig,
+    SRGANConfig,
+    SRResNetConfig,
+    TrainConfig,
+)
 from translate.errors import ConfigError
 from translate.nets.registry import (
     architecture,
@@ -21,18 +33,36 @@ from translate.nets.registry import (
 if TYPE_CHECKING:
     from translate.methods.base import Method
 
-_METHODS = {
-    "cyclegan": "translate.methods.cyclegan:CycleGAN",
-    "pix2pix": "translate.methods.pix2pix:Pix2Pix",
-    "discogan": "translate.methods.discogan:DiscoGAN",
-    "srresnet": "translate.methods.srgan:SRResNetMethod",
-    "srgan": "translate.methods.srgan:SRGANMethod",
+@dataclass(frozen=True)
+class MethodEntry:
+    """One trainable method: its settings class and where its implementation lives."""
+
+    settings: type[TrainConfig]
+    implementation: str  # "module:Class"
+
+    @property
+    def name(self) -> str:
+        return self.settings.method
+
+    def load(self) -> type[Method]:
+        module, cls = self.implementation.split(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+METHODS: dict[str, MethodEntry] = {
+    entry.name: entry
+    for entry in (
+        MethodEntry(CycleGANConfig, "translate.methods.cyclegan:CycleGAN"),
+        MethodEntry(Pix2PixConfig, "translate.methods.pix2pix:Pix2Pix"),
+        MethodEntry(DiscoGANConfig, "translate.methods.discogan:DiscoGAN"),
+        MethodEntry(SRResNetConfig, "translate.methods.srgan:SRResNetMethod"),
+        MethodEntry(SRGANConfig, "translate.methods.srgan:SRGANMethod"),
+    )
 }
 
 
 def method_class(name: str) -> type[Method]:
-    module, cls = _METHODS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return METHODS[name].load()
 
 
 def setting_choices() -> dict[str, tuple[str, ...]]:
