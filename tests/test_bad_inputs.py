@@ -164,8 +164,12 @@ def _domain(folder: Path, n: int, size: int = 16, seed: int = 0) -> Path:
     return folder
 
 
-def _warnings(caplog, logger: str = "translate.data.datasets") -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == logger and r.levelno == logging.WARNING]
+DATA_SET_LOGGERS = ("translate.data.scanning", "translate.data.datasets")  # header scan, then decoding
+
+
+def _warnings(caplog, *loggers: str) -> list[str]:
+    names = loggers or DATA_SET_LOGGERS
+    return [r.getMessage() for r in caplog.records if r.name in names and r.levelno == logging.WARNING]
 
 
 def test_unreadable_files_are_skipped_and_reported_once(tmp_path, caplog):

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from tests.data_helpers import coordinate_pattern, random_rgb, read_pattern, write, write_side_by_side
 from translate.data import demo
-from translate.data.datasets import ImageFolderDataset, PairedDataset, UnpairedDataset
+from translate.data.datasets import PairedDataset, UnpairedDataset
 from translate.data.domains import resolve_domain
 from translate.data.folders import find_images
 from translate.data.images import image_size, image_to_tensor, load_image, save_image, tensor_to_image
@@ -316,13 +316,6 @@ def test_paired_folders_report_missing_partners_and_sizes(tmp_path):
     write(tmp_path / "C" / "1.bmp", pixels)
     with pytest.raises(DataError, match="two images named '1'"):
         PairedDataset.from_folders(tmp_path / "C", tmp_path / "D")
-
-
-def test_image_folder_dataset_keeps_original_size(tmp_path):
-    write(tmp_path / "in" / "photo.png", random_rgb(30, 50))
-    item = ImageFolderDataset(tmp_path / "in", eval_transform(32))[0]
-    assert item["image"].shape == (3, 32, 32)
-    assert item["size"] == (50, 30) and item["path"] == str(tmp_path / "in" / "photo.png")
 
 
 # --- demo domains -----------------------------------------------------------------------------

@@ -23,20 +23,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from translate.data.datasets import (
-    Paths,
-    _as_paths,
-    _n,
-    _pixels,
-    _SeededDataset,
-    _some,
-    _wxh,
-    is_main_process,
-    scan_headers,
-    scan_pair_headers,
-)
+from translate.data.datasets import SeededDataset
 from translate.data.folders import pair_folders
 from translate.data.images import image_to_tensor
+from translate.data.scanning import (
+    Paths,
+    as_paths,
+    count,
+    is_main_process,
+    read_pixels,
+    scan_headers,
+    scan_pair_headers,
+    some_of,
+    wxh,
+)
 from translate.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class DecodedImages:
         if path in self._images:
             self._images.move_to_end(path)
             return self._images[path]
-        pixels = _pixels(path)
+        pixels = read_pixels(path)
         pixels.flags.writeable = False  # shared between crops: nobody may change it in place
         if pixels.nbytes <= self.budget_bytes:
             self._images[path] = pixels
@@ -93,7 +93,7 @@ class DecodedImages:
         return {"budget_bytes": self.budget_bytes, "_images": OrderedDict(), "_bytes": 0}
 
 
-class SuperResDataset(_SeededDataset):
+class SuperResDataset(SeededDataset):
     """Random aligned (LR, HR) crops; build it with `from_hr` or `from_pairs`.
 
     len = images x `crops_per_image`: small folders still fill batches, and each repeat of an
@@ -123,10 +123,10 @@ class SuperResDataset(_SeededDataset):
     def from_hr(cls, paths: Paths, scale: int, hr_size: int, **options: Any) -> SuperResDataset:
         """HR images only; LR inputs are their bicubic downscales. Images smaller than the crop are skipped."""
         check_crop(scale, hr_size)
-        sizes = scan_headers(_as_paths(paths, "HR"), "HR images")  # unreadable files are left out
+        sizes = scan_headers(as_paths(paths, "HR"), "HR images")  # unreadable files are left out
         files = list(sizes)
         kept = [p for p in files if min(sizes[p]) >= hr_size]
-        _skip_small([f"{p} ({_wxh(sizes[p])})" for p in files if p not in kept], len(files), hr_size, hr_size)
+        _skip_small([f"{p} ({wxh(sizes[p])})" for p in files if p not in kept], len(files), hr_size, hr_size)
         return cls([(None, p) for p in kept], scale, hr_size, **options)
 
     @classmethod
@@ -140,15 +140,15 @@ class SuperResDataset(_SeededDataset):
         pairs = list(scanned)
         sizes = {path: size for pair, both in scanned.items() for path, size in zip(pair, both, strict=True)}
         wrong = [
-            f"{hr} ({_wxh(sizes[hr])}) vs {lr} ({_wxh(sizes[lr])})"
+            f"{hr} ({wxh(sizes[hr])}) vs {lr} ({wxh(sizes[lr])})"
             for lr, hr in pairs
             if sizes[hr] != (sizes[lr][0] * scale, sizes[lr][1] * scale)
         ]
         if wrong:
-            raise DataError(f"{_n(wrong, 'pair')} where HR is not exactly {scale}x LR: {_some(wrong)}")
+            raise DataError(f"{count(wrong, 'pair')} where HR is not exactly {scale}x LR: {some_of(wrong)}")
         lr_size = hr_size // scale
         kept = [(lr, hr) for lr, hr in pairs if min(sizes[lr]) >= lr_size]
-        small = [f"{lr} ({_wxh(sizes[lr])})" for lr, hr in pairs if min(sizes[lr]) < lr_size]
+        small = [f"{lr} ({wxh(sizes[lr])})" for lr, hr in pairs if min(sizes[lr]) < lr_size]
         _skip_small(small, len(pairs), lr_size, hr_size)
         return cls(kept, scale, hr_size, **options)
 
@@ -217,10 +217,11 @@ def _skip_small(small: list[str], total: int, side: int, hr_size: int) -> None:
         return
     if len(small) == total:
         raise DataError(
-            f"all {_n(small, 'image')} are smaller than the {side}x{side} crop (--hr-size {hr_size}): {_some(small)}"
+            f"all {count(small, 'image')} are smaller than the {side}x{side} crop (--hr-size {hr_size}): "
+            f"{some_of(small)}"
         )
     if is_main_process():
-        logger.warning("skipping %s smaller than the %dx%d crop: %s", _n(small, "image"), side, side, _some(small))
+        logger.warning("skipping %s smaller than the %dx%d crop: %s", count(small, "image"), side, side, some_of(small))
 
 
 def _crop_origin(pixels: np.ndarray, size: int, rng: np.random.Generator) -> tuple[int, int]:
