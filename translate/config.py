@@ -486,7 +486,6 @@ class SRGANConfig(SRConfig):
             raise ConfigError(f"--vgg-weights {self.vgg_weights} is not a file")
 
 
-
 C = TypeVar("C", bound=TrainConfig)
 
 

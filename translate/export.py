@@ -23,10 +23,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+import torch.fx.experimental._config as fx_config
 from torch import nn
+from torch.export import Dim
 
 from translate.atomic import atomic_path
 from translate.errors import ConfigError, TranslateError
+from translate.nets.registry import architecture
 
 Format = Literal["onnx", "pt2"]
 FORMATS: tuple[str, ...] = ("onnx", "pt2")
@@ -88,8 +91,6 @@ class InputShape:
 
 
 def _size_oblivious_available() -> bool:
-    import torch.fx.experimental._config as fx_config
-
     return hasattr(fx_config, "backed_size_oblivious")
 
 
@@ -100,7 +101,6 @@ def _size_oblivious() -> Iterator[None]:
     if not _size_oblivious_available():
         yield
         return
-    import torch.fx.experimental._config as fx_config
 
     with fx_config.patch(backed_size_oblivious=True):
         yield
@@ -111,8 +111,6 @@ def input_shape(spec: dict[str, Any]) -> InputShape:
     rule, with what torch.export adds. A dynamic side of 1 is specialised, so dynamic sides start at 2, and
     the example is traced where the bottleneck (side / multiple) is 2 or more; the smallest sides whose
     bottleneck is 1x1 (a U-Net at exactly 2**depth) stay dynamic only with size-oblivious tracing."""
-    from translate.nets.registry import architecture
-
     generator = spec.get("generator") or {}
     name = generator.get("name")
     try:
@@ -129,8 +127,6 @@ def input_shape(spec: dict[str, Any]) -> InputShape:
 
 
 def _dynamic_shapes(shape: InputShape) -> tuple[dict[int, Any]]:
-    from torch.export import Dim
-
     dims: dict[int, Any] = {0: Dim("batch", min=1)}
     if shape.fixed:
         return (dims,)

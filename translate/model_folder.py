@@ -10,9 +10,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from safetensors.torch import save_file
 from torch import nn
 
 from translate.atomic import atomic_dir
+from translate.errors import ConfigError
+from translate.nets.builders import generator_settings
+from translate.nets.registry import BOUNDS, architecture
+from translate.version import __version__
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -24,9 +29,6 @@ def is_model_folder(path: Path) -> bool:
 
 def save_model(net: nn.Module, spec: dict[str, Any], folder: Path) -> None:
     """Write `net`'s weights and `spec` into `folder`, replacing it atomically."""
-    from safetensors.torch import save_file
-
-    from translate.version import __version__
 
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     with atomic_dir(folder) as tmp:
@@ -46,8 +48,6 @@ KNOWN_KEYS = frozenset(
 
 def read_config(folder: Path) -> dict[str, Any]:
     """The config.json of a model folder, checked: one clear line for anything malformed, unknown or absurd."""
-    from translate.errors import ConfigError
-
     path = folder / CONFIG
     try:
         spec = json.loads(path.read_text())
@@ -65,10 +65,6 @@ def read_config(folder: Path) -> dict[str, Any]:
 def check_generator_args(generator: dict[str, Any], where: str) -> None:
     """Refuse unknown keywords, wrong types and absurd sizes in a generator's settings: the keywords and
     types are those `build_generator` and the architecture's constructor declare, the sizes within BOUNDS."""
-    from translate.errors import ConfigError
-    from translate.nets.builders import generator_settings
-    from translate.nets.registry import BOUNDS, architecture
-
     name = generator.get("name")
     try:
         architecture(name)

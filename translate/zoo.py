@@ -15,11 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from translate.errors import ConfigError
 from translate.model_folder import CONFIG, WEIGHTS, is_model_folder, read_config, save_model
+from translate.nets.builders import build_generator
 from translate.nets.detect import SUFFIXES, NotAGenerator, clean_state_dict, detect_generator, read_state_dict
+from translate.nets.norms import load_state_dict_compat
+from translate.nets.registry import architecture
 from translate.pretrained import resolve
 from translate.run_folder import RunFolder, find_models
 
@@ -83,9 +87,6 @@ def load_model(
 
 
 def _load_folder(folder: Path) -> tuple[nn.Module, dict[str, Any]]:
-    from safetensors.torch import load_file
-
-    from translate.nets.builders import build_generator
 
     spec = read_config(folder)  # refused before anything is allocated if malformed, unknown or absurd
     net = build_generator(**spec["generator"])
@@ -103,9 +104,6 @@ def _load_folder(folder: Path) -> tuple[nn.Module, dict[str, Any]]:
 
 def load_weights_file(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     """A plain state dict: a reference/CUT generator, else an SR model spandrel knows."""
-    from translate.nets.builders import build_generator
-    from translate.nets.norms import load_state_dict_compat
-
     raw = read_state_dict(path)
     state = clean_state_dict(raw)
     try:
@@ -126,8 +124,6 @@ def detected_spec(generator: dict[str, Any], path: Path) -> dict[str, Any]:
     """What an exported model's config.json would say, guessed from the architecture's registry entry: the
     method it runs as (a U-Net is pix2pix's, a ResNet CycleGAN's or CUT's: they run the same way), and
     what that needs beside the generator (DiscoGAN's one size, an upscaler's scale)."""
-    from translate.nets.registry import architecture
-
     entry = architecture(generator["name"])
     spec = {"method": entry.method, "generator": generator, "source": str(path), "detected": True}
     spec |= entry.model_settings(generator)

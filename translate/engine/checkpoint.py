@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list, gather_object
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -58,7 +59,6 @@ def first_error(accelerator: Accelerator, error: str | None) -> str | None:
     """Collective: the first process's error message (or None), the same on every process."""
     if accelerator.num_processes == 1:
         return error
-    from accelerate.utils import gather_object
 
     return next((e for e in gather_object([error]) if e), None)
 
@@ -67,7 +67,6 @@ def from_main(accelerator: Accelerator, value: Any) -> Any:
     """Collective: the main process's `value` on every process."""
     if accelerator.num_processes == 1:
         return value
-    from accelerate.utils import broadcast_object_list
 
     return broadcast_object_list([value])[0]
 

@@ -35,8 +35,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from translate.atomic import atomic_dir
 from translate.config import Pix2PixConfig, SRConfig, TrainConfig
+from translate.data.datasets import PairedDataset
+from translate.data.folders import find_images, pairs_by_name
+from translate.data.images import image_size, load_image
+from translate.engine.checkpoint import attempt_write
 from translate.errors import ConfigError, DataError, TranslateError
+from translate.evaluation.features import image_features
+from translate.evaluation.paired import evaluate_paired
+from translate.evaluation.sr import evaluate_sr
+from translate.inference.serial import serial_convert
+from translate.metrics import distribution
+from translate.metrics.distribution import fid_kid
+from translate.model_folder import save_model
 from translate.run_folder import append_jsonl, read_jsonl
 
 PROXY = "proxy_color_hist_l1"
@@ -74,14 +86,10 @@ class PairedScorer:
     lower_is_better: bool = field(default=True, init=False)
 
     def __post_init__(self) -> None:
-        from translate.data.datasets import PairedDataset
-
         if not len(PairedDataset.from_folders(self.a, self.b)):  # every pair found and of one size, before training
             raise DataError(f"--eval-a {self.a} and --eval-b {self.b} hold no image pairs")
 
     def __call__(self, model: Path, device: str) -> dict[str, float]:
-        from translate.evaluation.paired import evaluate_paired
-
         return evaluate_paired(model, a=str(self.a), b=str(self.b), device=device).mean()
 
 
@@ -95,9 +103,6 @@ class SRScorer:
     lower_is_better: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        from translate.data.folders import find_images
-        from translate.data.images import image_size
-
         paths = find_images(self.hr)
         if not paths:
             raise DataError(f"--eval-b {self.hr} holds no images")
@@ -107,15 +112,11 @@ class SRScorer:
             raise DataError(f"--eval-b: {small[0]} is smaller than {side}x{side}, too small to score at x{self.scale}")
 
     def __call__(self, model: Path, device: str) -> dict[str, float]:
-        from translate.evaluation.sr import evaluate_sr
-
         return evaluate_sr(model, self.hr, device=device).mean()
 
 
 def inception_features(device: str) -> Any | None:
     """torch-fidelity's Inception when its weights are on disk, else None (the proxy is used)."""
-    from translate.metrics import distribution
-
     try:
         distribution.resolve_inception_weights()
     except ConfigError:  # no torch-fidelity, or no weights in torch hub's cache: nothing is downloaded
@@ -125,8 +126,6 @@ def inception_features(device: str) -> Any | None:
 
 def color_histograms(paths: list[Path]) -> np.ndarray:
     """Per-channel histograms (3 x HISTOGRAM_BINS) over every pixel of the images, each row summing to 1."""
-    from translate.data.images import load_image
-
     counts = np.zeros((3, HISTOGRAM_BINS))
     shift = 8 - int(math.log2(HISTOGRAM_BINS))
     for path in paths:
@@ -159,8 +158,6 @@ class UnpairedScorer:
     _reference: dict[str, Any] = field(default_factory=dict, init=False, repr=False)  # of A and B, computed once
 
     def __post_init__(self) -> None:
-        from translate.data.folders import find_images
-
         self.inputs, self.targets = find_images(self.a), find_images(self.b)
         if self.extractor is None:
             self.extractor = inception_features(self.device)
@@ -172,9 +169,6 @@ class UnpairedScorer:
             self.deciding = "fid"
 
     def __call__(self, model: Path, device: str) -> dict[str, float]:
-        from translate.data.folders import find_images
-        from translate.inference.serial import serial_convert
-
         with tempfile.TemporaryDirectory(prefix="translate-eval-") as tmp:
             serial_convert(model, self.a, Path(tmp), device=device, tile=None)  # one process, no collectives
             outputs = find_images(tmp)
@@ -192,9 +186,6 @@ class UnpairedScorer:
         }
 
     def _fid_kid(self, outputs: list[Path]) -> dict[str, float]:
-        from translate.evaluation.features import image_features
-        from translate.metrics.distribution import fid_kid
-
         if not self._reference:
             self._reference = {
                 "b": image_features(self.targets, self.extractor, description="features: targets"),
@@ -207,8 +198,6 @@ class UnpairedScorer:
 
 def build_scorer(config: TrainConfig, device: str) -> Scorer | None:
     """The scorer that fits the method and the folders (see the module doc); None without evaluation."""
-    from translate.data.folders import pairs_by_name
-
     if config.eval_b is None:
         return None
     b = Path(config.eval_b).expanduser()
@@ -301,10 +290,6 @@ class Evaluator:
     def _keep_best(self, step: int, exports: Exports, values: dict[str, float]) -> str | None:
         """Export every generator to models/best (one model: the folder itself; several: a folder each),
         replaced as a whole and atomically."""
-        from translate.atomic import atomic_dir
-        from translate.engine.checkpoint import attempt_write
-        from translate.model_folder import save_model
-
         note = {"step": step, "metric": self.scorer.deciding, "metrics": _plain(values)}
 
         def write() -> None:

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 from accelerate import Accelerator
+from PIL import Image
 
 from translate.config import TrainConfig, to_dict
 
@@ -68,8 +70,6 @@ class Trackers:
         """The sample grid PNG just written, as an image in each tracker."""
         if not self.on or not path.is_file():
             return
-        import numpy as np
-        from PIL import Image
 
         with self._guard():
             with Image.open(path) as image:

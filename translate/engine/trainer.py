@@ -41,6 +41,7 @@ from translate.engine.finetune import init_networks
 from translate.engine.runlock import LOCK_FILES, RunLock
 from translate.engine.speed import prepare_for_speed, to_memory_format, use_channels_last
 from translate.engine.trackers import Trackers, tracker_names
+from translate.engine.visuals import plot_losses, save_grid
 from translate.errors import ConfigError, DataError, DivergedError, RunStopped, TranslateError, WriteError
 from translate.hardware import bf16_cpu_warning
 from translate.methods import check_settings
@@ -56,6 +57,7 @@ from translate.run_folder import (
     list_checkpoints,
     truncate_jsonl,
 )
+from translate.zoo import save_model
 
 
 def _sample_batch(dataset: Dataset, count: int, device: torch.device) -> dict[str, Any]:
@@ -609,7 +611,6 @@ class Trainer:
             net.train()
         if not self.accelerator.is_main_process:
             return
-        from translate.engine.visuals import plot_losses, save_grid
 
         run = self.run
         grid = run.sample_grid(self.step)
@@ -624,8 +625,6 @@ class Trainer:
         self.trackers.grid(grid, self.step)
 
     def _export(self) -> Path:
-        from translate.zoo import save_model
-
         self._check_finite()
         error = None
         if self.accelerator.is_main_process:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from rich.progress import track
 
 from translate.data.images import image_size, load_image
 from translate.errors import ConfigError
@@ -20,8 +21,6 @@ def image_features(
     Images keep their own size (the extractor resizes, as torch-fidelity does); a batch only holds
     images of one size, so folders of mixed sizes work.
     """
-    from rich.progress import track
-
     if batch_size < 1:
         raise ConfigError(f"batch size must be at least 1, got {batch_size}")
     by_size: dict[tuple[int, int], list[int]] = {}

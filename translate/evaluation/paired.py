@@ -12,8 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from rich.progress import track
 
+from translate.data.datasets import PairedDataset
+from translate.data.domains import resolve_domain
+from translate.data.images import tensor_to_image
+from translate.errors import ConfigError
 from translate.evaluation.report import Evaluation
+from translate.inference.runner import Translator
+from translate.metrics.quality import psnr, ssim
 
 
 @dataclass
@@ -53,8 +61,6 @@ class PairedEvaluation(Evaluation):
 
 def score(output: np.ndarray, target: np.ndarray) -> tuple[float, float, float]:
     """(L1, PSNR-RGB, SSIM-Y) of an HxWx3 uint8 image against its target."""
-    from translate.metrics.quality import psnr, ssim
-
     l1 = float(np.mean(np.abs(output.astype(np.float64) - target.astype(np.float64))) / 255.0)
     return l1, psnr(output, target, y_channel=False), ssim(output, target)
 
@@ -72,14 +78,6 @@ def evaluate_paired(
     `direction` picks the generator of a run with several (CycleGAN: a2b or b2a); the pairs are
     then read the same way round, so the model always gets its own input domain.
     """
-    import torch
-    from rich.progress import track
-
-    from translate.data.datasets import PairedDataset
-    from translate.data.domains import resolve_domain
-    from translate.data.images import tensor_to_image
-    from translate.errors import ConfigError
-    from translate.inference.runner import Translator
 
     if (data is None) == (a is None or b is None):
         raise ConfigError("give the pairs as --data (side-by-side A|B images) or as --a and --b, not both")

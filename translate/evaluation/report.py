@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from translate.atomic import write_text
 
 
 @dataclass
@@ -49,16 +53,11 @@ class Evaluation:
 
 def write_json(evaluation: Evaluation, path: Path) -> None:
     """Write the scores atomically (a crash never leaves half a report)."""
-    from translate.atomic import write_text
-
     write_text(path, json.dumps(evaluation.to_dict(), indent=2) + "\n")
 
 
 def print_table(evaluation: Evaluation) -> None:
     """One row per image and a bold mean row, in the evaluation's columns."""
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=evaluation.title)
     table.add_column("image")
     for heading, _, _ in evaluation.COLUMNS:

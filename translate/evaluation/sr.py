@@ -12,9 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rich.progress import track
 
+from translate.data.domains import resolve_domain
+from translate.data.folders import find_images
+from translate.data.images import image_to_tensor, load_image
+from translate.data.superres import bicubic_downscale, bicubic_resize, modcrop
 from translate.errors import ConfigError, DataError
 from translate.evaluation.report import Evaluation
+from translate.inference.runner import Translator
+from translate.metrics.quality import psnr, ssim
 
 
 @dataclass
@@ -54,8 +61,6 @@ class SREvaluation(Evaluation):
 
 def score(output: np.ndarray, hr: np.ndarray, scale: int) -> tuple[float, float, float]:
     """(PSNR-Y, SSIM-Y, PSNR-RGB) of an HxWx3 uint8 output against its HR image."""
-    from translate.metrics.quality import psnr, ssim
-
     return (
         psnr(output, hr, crop_border=scale),
         ssim(output, hr, crop_border=scale),
@@ -72,13 +77,6 @@ def evaluate_sr(
     tile_overlap: int = 32,
 ) -> SREvaluation:
     """Scores of `model` and of bicubic on every image under `hr_dir` (a folder or built-in domain)."""
-    from rich.progress import track
-
-    from translate.data.domains import resolve_domain
-    from translate.data.folders import find_images
-    from translate.data.images import image_to_tensor, load_image
-    from translate.data.superres import bicubic_downscale, bicubic_resize, modcrop
-    from translate.inference.runner import Translator
 
     root = resolve_domain(str(hr_dir))
     paths = find_images(root)

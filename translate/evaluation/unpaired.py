@@ -13,8 +13,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from translate.data.domains import resolve_domain
+from translate.data.folders import find_images
 from translate.errors import DataError
+from translate.evaluation.features import image_features
 from translate.evaluation.report import Evaluation
+from translate.inference.runner import convert_folder
+from translate.metrics import distribution
 from translate.metrics.distribution import FeatureExtractor
 
 
@@ -85,12 +90,6 @@ def evaluate_unpaired(
     resolved first so that missing weights fail before any translating. `batch_size` is the feature
     extractor's.
     """
-    from translate.data.domains import resolve_domain
-    from translate.data.folders import find_images
-    from translate.evaluation.features import image_features
-    from translate.inference.runner import convert_folder
-    from translate.metrics import distribution
-
     if extractor is None:
         extractor = distribution.InceptionFeatures(inception_weights, device=device)
     inputs_root, targets_root = resolve_domain(str(input_dir)), resolve_domain(str(target_dir))

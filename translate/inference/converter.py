@@ -14,6 +14,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from translate.nets.registry import architecture
+
 Batch = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -47,8 +49,6 @@ def _one_by_one(translate: Batch, x: torch.Tensor) -> torch.Tensor:
 def make_batch_translator(net: torch.nn.Module, spec: dict[str, Any]) -> Batch:
     """NCHW batch of one size in [-1, 1] -> translations at the same size (`scale` times it for an upscaler),
     run as the model was meant to run."""
-    from translate.nets.registry import architecture
-
     fixed = spec.get("fixed_size")  # set by generators trained at a single size (DiscoGAN)
     if fixed:
         translate: Batch = functools.partial(translate_fixed_batch, net, size=fixed)
@@ -63,5 +63,3 @@ def make_batch_translator(net: torch.nn.Module, spec: dict[str, Any]) -> Batch:
         net.train()
         return functools.partial(_one_by_one, translate)
     return translate
-
-

@@ -25,11 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from PIL import Image
 
+from translate.data.images import image_to_pixels
 from translate.errors import ConfigError
 from translate.inference.converter import make_batch_translator
 from translate.inference.pipeline import ConvertOptions, ConvertReport, convert
 from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling, is_upscaler, upscale_image
+from translate.zoo import load_model
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -103,8 +106,6 @@ class Translator:
         cls, source: str | Path, direction: str | None = None, device: str = "auto", precision: str = "fp32"
     ) -> Translator:
         """Any model `translate.zoo.load_model` accepts: run or model folder, pretrained name, weights file."""
-        from translate.zoo import load_model
-
         dev = pick_device(device)
         net, spec = load_model(Path(source), direction, dev)
         return cls(net, spec, dev, precision)
@@ -162,9 +163,6 @@ class Translator:
 
     def __call__(self, images: Image.Image | list[Image.Image]) -> Image.Image | list[Image.Image]:
         """Translate one PIL image or a list (any modes and sizes; results are RGB)."""
-        from PIL import Image
-
-        from translate.data.images import image_to_pixels
 
         single = isinstance(images, Image.Image)
         items = [images] if single else list(images)

@@ -33,6 +33,7 @@ from translate.nets.registry import (
 if TYPE_CHECKING:
     from translate.methods.base import Method
 
+
 @dataclass(frozen=True)
 class MethodEntry:
     """One trainable method: its settings class and where its implementation lives."""

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from translate.config import ImageTranslationConfig, TrainConfig
 from translate.losses import GANLoss, gradient_penalty
+from translate.nets.builders import build_discriminator
 
 Losses = dict[str, torch.Tensor]
 SampleGrid = tuple[list[list[torch.Tensor]], list[str]]
@@ -55,8 +56,6 @@ def init_options(config: TrainConfig) -> dict[str, Any]:
 
 def patch_discriminator(config: ImageTranslationConfig, in_channels: int) -> nn.Module:
     """The run's PatchGAN: --d-norm if given (spectral...), else the --norm layers, as the papers."""
-    from translate.nets.builders import build_discriminator
-
     norm = config.d_norm or config.norm
     return build_discriminator(in_channels, config.ndf, config.n_layers_d, norm, **init_options(config))
 

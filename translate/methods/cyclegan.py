@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from translate.config import CycleGANConfig
+from translate.data.transforms import train_transform
 from translate.losses import GANLoss
 from translate.methods.base import (
     Losses,
@@ -56,8 +57,6 @@ class CycleGAN(Method):
         self.batch_d = config.batch_passes and per_image_norm(config.d_norm or config.norm)
 
     def build_dataset(self) -> Dataset:
-        from translate.data.transforms import train_transform
-
         c = self.config
         return unpaired_dataset(c.a, c.b, train_transform(c.size, c.load_size, flip=c.flip), c.seed)
 

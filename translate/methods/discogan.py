@@ -32,6 +32,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from translate.config import DiscoGANConfig
+from translate.data.transforms import train_transform
 from translate.losses import GANLoss
 from translate.methods.base import Losses, Method, SampleGrid, adam, init_options, set_requires_grad
 from translate.methods.unpaired import cycle_grid, direction_exports, unpaired_dataset
@@ -75,8 +76,6 @@ class DiscoGAN(Method):
         self.gan_loss = GANLoss("vanilla")
 
     def build_dataset(self) -> Dataset:
-        from translate.data.transforms import train_transform
-
         c = self.config
         # Resize to image_size and no crop (a crop of the full size), as the official code.
         transform = train_transform(c.image_size, c.image_size, flip=c.flip)

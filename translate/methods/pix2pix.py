@@ -27,6 +27,9 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from translate.config import Pix2PixConfig
+from translate.data.datasets import PairedDataset
+from translate.data.domains import resolve_domain
+from translate.data.transforms import train_transform
 from translate.losses import GANLoss
 from translate.methods.base import (
     Losses,
@@ -56,10 +59,6 @@ class Pix2Pix(Method):
         self.batch_d = config.batch_passes and per_image_norm(config.d_norm or config.norm)  # real and fake at once
 
     def build_dataset(self) -> Dataset:
-        from translate.data.datasets import PairedDataset
-        from translate.data.domains import resolve_domain
-        from translate.data.transforms import train_transform
-
         c = self.config
         transform = train_transform(c.size, c.load_size, flip=c.flip, paired=True)
         if c.data is not None:

@@ -29,7 +29,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from translate.config import SRConfig, SRGANConfig
-from translate.losses import GANLoss
+from translate.data.superres import superres_dataset
+from translate.losses import GANLoss, PerceptualLoss
 from translate.methods.base import (
     Losses,
     Method,
@@ -41,6 +42,8 @@ from translate.methods.base import (
 )
 from translate.nets.builders import build_generator
 from translate.nets.norms import initialize, spectral_norm
+from translate.nets.srresnet import ResidualBlock, SRDiscriminator
+from translate.nets.vgg import VGGFeatures
 
 
 def sr_generator_spec(config: SRConfig) -> dict[str, Any]:
@@ -68,8 +71,6 @@ class SRResNetMethod(Method):
             zero_init_residuals(self.g)
 
     def build_dataset(self) -> Dataset:
-        from translate.data.superres import superres_dataset
-
         c = self.config
         return superres_dataset(c.hr, c.lr_dir, c.scale, c.hr_size, c.flip, c.seed, c.crops_per_image)
 
@@ -110,8 +111,6 @@ class SRGANMethod(SRResNetMethod):
     config: SRGANConfig
 
     def __init__(self, config: SRGANConfig, accelerator) -> None:
-        from translate.nets.srresnet import SRDiscriminator
-
         super().__init__(config, accelerator)
         # The VGG network first: missing weights must stop the run before anything else happens.
         self.content_loss = self._content_loss().to(accelerator.device)
@@ -123,8 +122,6 @@ class SRGANMethod(SRResNetMethod):
     def _content_loss(self) -> nn.Module:
         if self.config.content_loss == "mse":
             return nn.MSELoss()
-        from translate.losses import PerceptualLoss
-        from translate.nets.vgg import VGGFeatures
 
         weights = Path(self.config.vgg_weights) if self.config.vgg_weights else None
         return PerceptualLoss(VGGFeatures(weights_path=weights))
@@ -158,8 +155,6 @@ class SRGANMethod(SRResNetMethod):
 
 def zero_init_residuals(net: nn.Module) -> nn.Module:
     """Scale every residual branch of an SRResNet to zero at the start (Goyal et al. 2017's trick)."""
-    from translate.nets.srresnet import ResidualBlock
-
     with torch.no_grad():
         for block in net.modules():
             if isinstance(block, ResidualBlock):

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from translate.data.datasets import UnpairedDataset
+from translate.data.domains import resolve_domain
+from translate.data.folders import find_images
 from translate.methods.base import SampleGrid
 
 if TYPE_CHECKING:
@@ -20,10 +23,6 @@ if TYPE_CHECKING:
 
 def unpaired_dataset(a: str, b: str, transform: Callable, seed: int) -> UnpairedDataset:
     """Domains A and B, each a folder, a built-in domain or a catalog name (see `resolve_domain`)."""
-    from translate.data.datasets import UnpairedDataset
-    from translate.data.domains import resolve_domain
-    from translate.data.folders import find_images
-
     images_a, images_b = (find_images(resolve_domain(name)) for name in (a, b))
     return UnpairedDataset(images_a, images_b, transform, seed=seed)
 

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from translate.errors import ConfigError, DataError
+from translate.nets.builders import build_generator
 from translate.nets.norms import LEGACY_BUFFERS
 from translate.nets.registry import Architecture, families, load, match
 
@@ -134,8 +135,6 @@ def detect_generator(state: dict[str, Tensor], source: str = "the state dict") -
 
 def _check_fits(entry: Architecture, spec: dict[str, Any], state: dict[str, Tensor], source: str) -> None:
     """Build the candidate without memory (meta tensors) and compare every key and shape."""
-    from translate.nets.builders import build_generator
-
     looks = f"{source} looks like a {entry.title} ({entry.name}) but does not fit it"
     try:
         with torch.device("meta"):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as parametrize
 
 from translate.choices import INIT_CHOICES, NORM_CHOICES
 from translate.errors import ConfigError
@@ -96,8 +97,6 @@ def spectral_norm(module: nn.Module) -> nn.Module:
     weight is divided by its largest singular value, estimated by one power iteration per training
     forward pass, which keeps the discriminator 1-Lipschitz per layer. Adds `parametrizations.weight`
     keys to the state dict, so only layouts that ask for it change."""
-    from torch.nn.utils.parametrizations import spectral_norm as parametrize
-
     for m in list(module.modules()):
         if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
             parametrize(m)
