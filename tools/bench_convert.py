@@ -2,7 +2,7 @@
 
 (a) bare: the network alone on pre-decoded tensors, in batches or one image at a time, whichever is
     faster (no reading, decoding, encoding or writing);
-(b) serial: `converter.serial_convert`, one image after the other in one process (the reference path),
+(b) serial: `inference.serial.serial_convert`, one image after the other in one process (the reference path),
     with PNG at Pillow's default level 6 as it was written before the pipeline, and again with the
     pipeline's PNG setting ("fast"), so that the gain of the pipeline's overlap shows on its own;
 (c) pipeline: `translate convert`'s batched pipeline (decode workers, batches, writer threads);
