@@ -1,5 +1,10 @@
 """Shared fixtures: every test gets its own cache folder, so built-in domains are generated fresh
-and nothing from the user's ~/.cache leaks in."""
+and nothing from the user's ~/.cache leaks in.
+
+Test modules are named `test_<area>.py` or `test_<area>_<aspect>.py`: the area (a part of translate or a
+method: data, cli, training, cyclegan, superres, ...) comes first, so that one area's modules sit together
+(test_data.py, test_data_bad_inputs.py, test_data_fuzz.py). Shared builders live in tests/helpers.py.
+"""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ def test_empty_folder(domain, tmp_path):
 
 def test_folder_of_mostly_files_that_are_not_images(domain, tmp_path):
     bad = write_domain(tmp_path / "b", 2, 32, seed=2)
-    for name in ("notes.png", "x.png", "y.png"):  # one bad file is skipped (tests/test_bad_inputs.py); most stop
+    for name in ("notes.png", "x.png", "y.png"):  # one bad file is skipped (tests/test_data_bad_inputs.py); most stop
         (bad / name).write_text("not a picture")
     result = cli("train", "cyclegan", "--a", domain, "--b", bad, "--out", tmp_path / "r", *FAST)
     assert_one_line_error(result, "3 of 5 images of domain B cannot be read", "notes.png", "not a readable image")

@@ -1,7 +1,7 @@
 """Nothing lost on a crash: each test injects one fault into a tiny CycleGAN run and checks what survives.
 
 Damaged checkpoints, a resume before the first checkpoint, SIGTERM, a second run on the same folder,
-a full disk, NaN losses. The SIGKILL trials and the two-process SIGTERM are in test_fault_trials.py
+a full disk, NaN losses. The SIGKILL trials and the two-process SIGTERM are in test_training_faults.py
 (slow suite). docs/RELIABILITY.md sums up what these measure.
 """
 

@@ -8,7 +8,7 @@ error (0.27) leaves too little room above that floor for a robust check, inversi
 Tiny on purpose (width 8, 150 steps of 8 images at 64x64, both updates on every batch, no GAN
 curriculum): about 30 s of one CPU core. Run on one thread, so the numbers do not depend on the
 machine's core count and an oversubscribed machine does not stall OpenMP. Reproduce with:
-    .venv/bin/pytest -q -s tests/test_learning_discogan.py
+    .venv/bin/pytest -q -s tests/test_discogan_learning.py
 """
 
 from __future__ import annotations
