@@ -8,7 +8,11 @@ method: data, cli, training, cyclegan, superres, ...) comes first, so that one a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from tests.helpers import save_tiny_model
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +42,9 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_model(tmp_path) -> Path:
+    """TMP/model: a tiny CycleGAN generator (helpers.TINY_GENERATOR, seed 0) exported as a 32 px a2b model."""
+    return save_tiny_model(tmp_path / "model", size=32, direction="a2b")
