@@ -369,6 +369,7 @@ def test_unknown_names_suggest_close_matches(root):
 # -- end to end -------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_train_discogan_on_catalog_domains_resume_and_convert(root, tmp_path, monkeypatch):
     for name, seed in (("edges2shoes", 0), ("edges2handbags", 500)):
         archive = tmp_path / f"{name}.tar.gz"

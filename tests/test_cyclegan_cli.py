@@ -72,6 +72,7 @@ def test_run_folder_has_samples_plot_config_and_models(data, tmp_path):
     assert grid.width > 6 * 32  # six columns: A, A->B, A->B->A, B, B->A, B->A->B
 
 
+@pytest.mark.e2e
 def test_convert_folder_and_reload_give_the_same_output(domains, data, tmp_path):
     out = tmp_path / "run"
     train("cyclegan", out, *data, "--steps", "2")

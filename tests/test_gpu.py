@@ -9,12 +9,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from tests.helpers import assert_same_losses, cli, save_tiny_model, step_losses, tiny, train, write_domain
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = pytest.mark.gpu  # skipped without a CUDA GPU (tests/conftest.py)
 
 
 @pytest.mark.parametrize("precision", ["no", "bf16", "fp16"])

@@ -205,6 +205,7 @@ def test_training_refuses_unpaired_folders_naming_the_file(tmp_path):
 # --- end to end through the CLI ---------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_train_resume_export_convert(tmp_path):
     data, run = make_side_by_side(tmp_path / "sbs"), tmp_path / "run"
     options = ("--data", data, *TINY, "--save-every", "2", "--no-eval-mode")
@@ -252,6 +253,7 @@ def test_train_resume_export_convert(tmp_path):
         assert np.array_equal(np.asarray(load_image(tmp_path / "out" / "1.png")), np.asarray(expected))
 
 
+@pytest.mark.e2e
 def test_evaluate_paired_scores_the_converted_images_and_the_input_baseline(tmp_path):
     data, run = make_side_by_side(tmp_path / "sbs"), tmp_path / "run"
     train("pix2pix", run, "--data", data, *TINY, "--steps", "2", "--eval-mode")

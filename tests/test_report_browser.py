@@ -74,6 +74,7 @@ def chromium() -> str:
     return CHROMIUM
 
 
+@pytest.mark.e2e
 def test_every_image_and_plot_loads_without_errors(chromium, tmp_path):
     run = make_run(tmp_path)
     add_evaluations(run)

@@ -81,6 +81,7 @@ def run(trained, tmp_path) -> Path:
     return Path(shutil.copytree(trained, tmp_path / "run"))
 
 
+@pytest.mark.e2e
 def test_page_of_a_finished_run_embeds_plots_grids_and_translations(run):
     add_evaluations(run, best_step=2)
     result = cli("report", run)
@@ -118,6 +119,7 @@ def test_page_of_a_finished_run_embeds_plots_grids_and_translations(run):
     assert {decode(img["src"]).size for img in cells} == {(32, 32)}  # at the training size
 
 
+@pytest.mark.e2e
 def test_held_out_images_with_targets_show_a_target_column_and_psnr(run):
     a, b = write_domain(run.parent / "a", 3, 40, seed=5), write_domain(run.parent / "b", 3, 40, seed=6)
     out = run.parent / "page.html"
@@ -134,6 +136,7 @@ def test_held_out_images_with_targets_show_a_target_column_and_psnr(run):
     assert "--images" in text and "training data" not in text
 
 
+@pytest.mark.e2e
 def test_a_run_with_nothing_yet_says_what_is_missing(run):
     for name in ("samples", "models", "checkpoints"):
         shutil.rmtree(run / name)

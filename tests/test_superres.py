@@ -276,6 +276,7 @@ def test_missing_vgg_weights_stop_srgan_before_training(hr_folder, tmp_path, mon
     assert not out.exists()
 
 
+@pytest.mark.e2e
 def test_upscale_and_convert_a_folder(srresnet_run, hr_folder, tmp_path):
     result = cli(
         "upscale", "--model", srresnet_run, "--input", hr_folder, "--output", tmp_path / "up",

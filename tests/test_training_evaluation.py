@@ -71,6 +71,7 @@ def scripted(monkeypatch):
     return script
 
 
+@pytest.mark.e2e
 def test_scripted_metric_keeps_the_best_step_and_converts(paired, scripted, tmp_path):
     scripted(0.5, 0.2, 0.4)
     run = tmp_path / "run"
@@ -236,6 +237,7 @@ def test_pix2pix_held_out_folders_must_pair(unpaired, tmp_path, paired):
     assert "without a partner" in message
 
 
+@pytest.mark.e2e
 def test_tensorboard_gets_losses_metrics_and_grids_and_the_report_reads_the_run(paired, tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
