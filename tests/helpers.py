@@ -1,16 +1,26 @@
-"""Small builders shared by the end-to-end and learning tests."""
+"""Builders shared by the test modules: images on disk, the CLI run in-process, tiny training options
+and runs, tiny models, and the losses of a few training steps (the speed switches' CPU and GPU checks)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from PIL import Image
 from typer.testing import CliRunner
 
 from translate.cli import app
 from translate.data.demo import make_domain_images
 from translate.data.images import save_image
+
+# -- images on disk ---------------------------------------------------------------------------------
 
 
 def write_domain(
@@ -22,11 +32,6 @@ def write_domain(
     return folder
 
 
-def cli(*args: str | Path):
-    """Run the CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
 def day_and_night(root: Path) -> tuple[Path, Path]:
     """Two domains of 4 generated 32 px scenes, B the night version of other scenes than A's."""
     from translate.data.demo import day_to_night
@@ -34,10 +39,202 @@ def day_and_night(root: Path) -> tuple[Path, Path]:
     return write_domain(root / "a", 4, 32, seed=1), write_domain(root / "b", 4, 32, seed=2, mapping=day_to_night)
 
 
-def one_line_error(result) -> str:
-    """The one line a usage error prints (exit code 2, "Error: ...", no traceback)."""
+def coordinate_pattern(size: int) -> np.ndarray:
+    """HxWx3 uint8 whose red channel encodes x and green encodes y (step 6), so a crop's offset
+    and a flip can be read back from the output pixels. Works up to size 42."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    return np.stack([xx * 6, yy * 6, (xx * 7 + yy * 3) % 256], axis=-1).astype(np.uint8)
+
+
+def read_pattern(chw) -> tuple[int, int, bool]:
+    """(x offset, y offset, flipped) of a coordinate_pattern crop, from its [-1, 1] tensor."""
+    pixels = np.rint((chw.numpy() + 1.0) * 127.5).astype(int)
+    flipped = bool(pixels[0, 0, 0] > pixels[0, 0, 1])
+    left = pixels[0, 0, -1] if flipped else pixels[0, 0, 0]
+    return int(left // 6), int(pixels[1, 0, 0] // 6), flipped
+
+
+def random_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def write(path: Path, pixels: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def write_side_by_side(path: Path, a: np.ndarray, b: np.ndarray) -> Path:
+    return write(path, np.concatenate([a, b], axis=1))
+
+
+# -- the command line ---------------------------------------------------------------------------------
+
+
+def cli(*args: str | Path | int | float):
+    """Run the `translate` CLI in-process; returns click's Result (exit_code, output, stderr)."""
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, *fragments: str) -> str:
+    """The one line a usage error prints (exit code 2, "Error: ...", no traceback), which holds `fragments`."""
     assert result.exit_code == 2, result.output + (result.stderr or "")
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     assert "Traceback" not in result.output + result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
     return lines[0]
+
+
+def launch(nproc: int, *args: str | Path, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`translate ARGS` on `nproc` CPU processes under torch.distributed.run (one gloo group)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "-m", "translate"]
+    # Without ACCELERATE_USE_CPU, Accelerate on a machine without GPUs treats each process as a
+    # separate single-process run; with it, the processes form one gloo group.
+    env = os.environ | {"OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"} | (env_extra or {})
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
+
+
+# -- tiny training runs ---------------------------------------------------------------------------------
+
+# One set of tiny training options per method: networks a few channels wide on 32 px crops (DiscoGAN's
+# smallest size is 64), no loader processes, a log line every step. A test module states what it needs
+# otherwise through tiny(): its own steps, sample and save intervals, learning-rate decay, ...
+TINY_OPTIONS: dict[str, dict[str, Any]] = {
+    "cyclegan": {
+        "size": 32, "load_size": 32, "generator": "resnet6", "ngf": 4, "ndf": 4, "batch_size": 2, "workers": 0,
+        "log_every": 1,
+    },
+    "discogan": {"image_size": 64, "width": 8, "batch_size": 4, "workers": 0},
+    "srresnet": {"scale": 2, "hr_size": 24, "blocks": 1, "width": 8, "batch_size": 2, "workers": 0, "log_every": 1},
+}  # fmt: skip
+TINY_OPTIONS["pix2pix"] = TINY_OPTIONS["cyclegan"]
+TINY_OPTIONS["srgan"] = TINY_OPTIONS["srresnet"]
+
+
+def tiny(method: str, **changes: Any) -> tuple[str, ...]:
+    """TINY_OPTIONS[method] as command-line arguments, each option once. `changes` set options by their
+    field names (load_size=36 is --load-size 36) or leave them out (None)."""
+    options = TINY_OPTIONS[method] | changes
+    return tuple(
+        arg
+        for name, value in options.items()
+        if value is not None
+        for arg in (f"--{name.replace('_', '-')}", str(value))
+    )
+
+
+def train(method: str, out: Path, *extra: str | Path | int | float, check: bool = True):
+    """`translate train METHOD --out OUT EXTRA...` in-process (EXTRA: the data, e.g. tiny(METHOD), the run's
+    own options); with `check`, asserts that it succeeded. Returns click's Result."""
+    result = cli("train", method, "--out", out, *extra)
+    if check:
+        assert result.exit_code == 0, result.output + (result.stderr or "")
+    return result
+
+
+def make_run(root: Path) -> Path:
+    """A finished 4-step CycleGAN run (ROOT/run) on two generated domains (same file names in both)."""
+    from translate.data.demo import day_to_night
+
+    a = write_domain(root / "a", 6, 40, seed=1)
+    b = write_domain(root / "b", 6, 40, seed=2, mapping=day_to_night)
+    options = tiny("cyclegan", load_size=36, steps=4, sample_every=2, save_every=2)
+    train("cyclegan", root / "run", "--a", a, "--b", b, *options)
+    return root / "run"
+
+
+def add_evaluations(run: Path, best_step: int = 2) -> None:
+    """What evaluation during training writes: metrics.jsonl and models/best (here: a copy of a2b)."""
+    records = [
+        {"step": 2, "metrics": {"l1": 0.20, "psnr": 15.0}, "best": "l1", "lower_is_better": True},
+        {"step": 4, "metrics": {"l1": 0.25, "psnr": 14.0}, "best": "l1", "lower_is_better": True},
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    best = run / "models" / "best"
+    shutil.copytree(run / "models" / "a2b", best)
+    spec = json.loads((best / "config.json").read_text())
+    (best / "config.json").write_text(json.dumps(spec | {"step": best_step}))
+
+
+# -- tiny models ------------------------------------------------------------------------------------------
+
+# The reference ResNet generator with 6 blocks and 4 filters, every argument spelled out.
+TINY_GENERATOR = {
+    "name": "resnet6", "in_channels": 3, "out_channels": 3, "ngf": 4, "norm": "instance", "dropout": False
+}  # fmt: skip
+
+
+def random_generator(generator: dict[str, Any], seed: int = 0):
+    """build_generator(**generator) after torch.manual_seed(seed), in eval mode, with batch-norm running
+    statistics moved away from their init (so that eval mode matters)."""
+    import torch
+
+    from translate.nets.builders import build_generator
+
+    torch.manual_seed(seed)
+    net = build_generator(**generator)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    return net.eval()
+
+
+def save_tiny_model(folder: Path, generator: dict[str, Any] = TINY_GENERATOR, seed: int = 0, **spec: Any) -> Path:
+    """A model folder as training exports one: random_generator(generator, seed) and a config.json of
+    {"method": "cyclegan", "generator": generator} updated with `spec`."""
+    from translate.zoo import save_model
+
+    save_model(random_generator(generator, seed), {"method": "cyclegan", "generator": dict(generator)} | spec, folder)
+    return folder
+
+
+# -- losses of a few training steps (the speed switches, tests/test_speed_switches.py and test_gpu.py) ----
+
+
+def prepared_method(method: str, device: str, **values):
+    """A method built and prepared the way the engine does it (translate/engine/speed.py), tiny networks;
+    returns (method, config)."""
+    import torch
+    from accelerate import Accelerator
+
+    from translate.config import from_dict
+    from translate.engine.speed import prepare_for_speed
+    from translate.methods import METHODS, method_class
+
+    base = {"a": "x", "b": "x", "size": 32, "load_size": 32, "generator": "resnet6", "ngf": 8, "ndf": 8}
+    base |= {"norm": "instance", "batch_size": 2, "out": "unused"}
+    config = from_dict(METHODS[method].settings, base | values)
+    accelerator = Accelerator(cpu=device == "cpu", mixed_precision=config.mixed_precision)
+    torch.manual_seed(0)
+    m = method_class(method)(config, accelerator)
+    for name in m.network_names:
+        setattr(m, name, accelerator.prepare(prepare_for_speed(getattr(m, name), config, accelerator.device)))
+    m.optimizers = m.configure_optimizers()
+    return m, config
+
+
+def step_losses(method: str, device: str, steps: int = 3, **values) -> list[dict[str, float]]:
+    """The losses of `steps` training steps of prepared_method(method, device, **values) on fixed random batches."""
+    import torch
+
+    from translate.engine.speed import to_memory_format, use_channels_last
+
+    m, config = prepared_method(method, device, **values)
+    g = torch.Generator().manual_seed(1)
+    found = []
+    for step in range(steps):
+        batch = {k: (torch.rand(2, 3, 32, 32, generator=g) * 2 - 1).to(device) for k in ("a", "b")}
+        batch = to_memory_format(batch, use_channels_last(config, torch.device(device)))
+        m.step = step
+        found.append({k: float(v) for k, v in m.train_step(batch).items()})
+    return found
+
+
+def assert_same_losses(fast: list[dict[str, float]], plain: list[dict[str, float]], tolerance: float) -> None:
+    assert [list(s) for s in fast] == [list(s) for s in plain]
+    for step, (a, b) in enumerate(zip(fast, plain, strict=True)):
+        for name in a:
+            assert abs(a[name] - b[name]) <= tolerance * max(1.0, abs(b[name])), (step, name, a[name], b[name])

@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.data_helpers import random_rgb
-from tests.helpers import cli
+from tests.helpers import cli, random_rgb, tiny, train
 from translate.data import catalog, download
 from translate.data.domains import resolve_domain
 from translate.errors import DataError
@@ -370,6 +369,7 @@ def test_unknown_names_suggest_close_matches(root):
 # -- end to end -------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_train_discogan_on_catalog_domains_resume_and_convert(root, tmp_path, monkeypatch):
     for name, seed in (("edges2shoes", 0), ("edges2handbags", 500)):
         archive = tmp_path / f"{name}.tar.gz"
@@ -377,11 +377,8 @@ def test_train_discogan_on_catalog_domains_resume_and_convert(root, tmp_path, mo
         serve(monkeypatch, name, archive)
         assert cli("datasets", "download", name).exit_code == 0
     run = tmp_path / "run"
-    tiny = ("--image-size", "64", "--width", "8", "--batch-size", "4", "--workers", "0", "--save-every", "4")
-    result = cli("train", "discogan", "--a", "shoes", "--b", "bags", "--out", run, "--steps", "4", *tiny)
-    assert result.exit_code == 0, result.output + result.stderr
-    result = cli("train", "discogan", "--out", run, "--resume", "--steps", "6")
-    assert result.exit_code == 0, result.output + result.stderr
+    train("discogan", run, "--a", "shoes", "--b", "bags", "--steps", "4", *tiny("discogan", save_every=4))
+    train("discogan", run, "--resume", "--steps", "6")
     steps = [int(line.split('"step": ')[1].split(",")[0]) for line in (run / "log.jsonl").read_text().splitlines()]
     assert steps[-1] == 6 and sorted(p.name for p in (run / "models").iterdir()) == ["a2b", "b2a"]
 

@@ -11,15 +11,11 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from tests.helpers import cli, write_domain
+from tests.helpers import cli, tiny, train, write_domain
 from translate.data.demo import day_to_night
 from translate.data.images import image_to_tensor, load_image
 
-TINY = (
-    "--size", "32", "--load-size", "36", "--generator", "resnet6", "--ngf", "4", "--ndf", "4",
-    "--batch-size", "2", "--workers", "0", "--log-every", "1", "--sample-every", "2", "--save-every", "2",
-    "--decay-from", "1.0",
-)  # fmt: skip
+TINY = tiny("cyclegan", load_size=36, sample_every=2, save_every=2, decay_from=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -28,19 +24,19 @@ def domains(tmp_path_factory) -> tuple[Path, Path]:
     return write_domain(root / "a", 6, 40, seed=1), write_domain(root / "b", 5, 40, seed=2, mapping=day_to_night)
 
 
-def train(domains, out: Path, *extra: str):
+@pytest.fixture(scope="module")
+def data(domains) -> tuple[str | Path, ...]:
+    """The training data and tiny options of every run here."""
     a, b = domains
-    result = cli("train", "cyclegan", "--a", a, "--b", b, "--out", out, *TINY, *extra)
-    assert result.exit_code == 0, result.output + (result.stderr or "")
-    return result
+    return ("--a", a, "--b", b, *TINY)
 
 
-def test_resume_continues_exactly_where_it_stopped(domains, tmp_path):
+def test_resume_continues_exactly_where_it_stopped(data, tmp_path):
     """4 steps in one go == 2 steps, stop, resume to 4: same weights, so step counter, optimizer
     moments, image pools, RNG and data order all continued."""
-    train(domains, tmp_path / "straight", "--steps", "4")
-    train(domains, tmp_path / "split", "--steps", "2")
-    resumed = train(domains, tmp_path / "split", "--steps", "4", "--resume")
+    train("cyclegan", tmp_path / "straight", *data, "--steps", "4")
+    train("cyclegan", tmp_path / "split", *data, "--steps", "2")
+    resumed = train("cyclegan", tmp_path / "split", *data, "--steps", "4", "--resume")
     assert "Resumed" in resumed.output and "step 2" in resumed.output
 
     for direction in ("a2b", "b2a"):
@@ -58,9 +54,9 @@ def test_resume_continues_exactly_where_it_stopped(domains, tmp_path):
     assert pool["pool_a.images"].shape[0] == 8  # 4 steps x batch 2, all kept (pool size 50)
 
 
-def test_run_folder_has_samples_plot_config_and_models(domains, tmp_path):
+def test_run_folder_has_samples_plot_config_and_models(data, tmp_path):
     out = tmp_path / "run"
-    result = train(domains, out, "--steps", "4", "--keep-checkpoints", "1")
+    result = train("cyclegan", out, *data, "--steps", "4", "--keep-checkpoints", "1")
     assert sorted(p.name for p in (out / "samples").glob("*.png")) == ["step-00000002.png", "step-00000004.png"]
     assert (out / "losses.png").stat().st_size > 0
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-00000004"]
@@ -76,9 +72,10 @@ def test_run_folder_has_samples_plot_config_and_models(domains, tmp_path):
     assert grid.width > 6 * 32  # six columns: A, A->B, A->B->A, B, B->A, B->A->B
 
 
-def test_convert_folder_and_reload_give_the_same_output(domains, tmp_path):
+@pytest.mark.e2e
+def test_convert_folder_and_reload_give_the_same_output(domains, data, tmp_path):
     out = tmp_path / "run"
-    train(domains, out, "--steps", "2")
+    train("cyclegan", out, *data, "--steps", "2")
     a, _ = domains
     converted = tmp_path / "converted"
     result = cli("convert", "--model", out, "--direction", "a2b", "--input", a, "--output", converted)
@@ -133,38 +130,37 @@ def checkpoint_weights(run: Path) -> dict[str, dict[str, torch.Tensor]]:
     }
 
 
-def test_init_fine_tunes_from_every_network_of_a_run(domains, tmp_path):
-    train(domains, tmp_path / "base", "--steps", "2")
+def test_init_fine_tunes_from_every_network_of_a_run(data, tmp_path):
+    train("cyclegan", tmp_path / "base", *data, "--steps", "2")
     # A learning rate too small to move anything: what comes out is what --init put in.
-    tuned = train(domains, tmp_path / "tuned", "--steps", "2", "--init", tmp_path / "base", "--lr", "1e-30")
+    tuned = train("cyclegan", tmp_path / "tuned", *data, "--steps", "2", "--init", tmp_path / "base", "--lr", "1e-30")
     assert "Initialised g_ab, g_ba, d_a, d_b from" in tuned.output
     base, after = checkpoint_weights(tmp_path / "base"), checkpoint_weights(tmp_path / "tuned")
     assert set(base) == set(after) == {"g_ab", "g_ba", "d_a", "d_b"}
     for name in base:
         for key in base[name]:
             torch.testing.assert_close(after[name][key], base[name][key], rtol=0, atol=1e-6, msg=f"{name}.{key}")
-    train(domains, tmp_path / "fresh", "--steps", "2", "--seed", "1")
+    train("cyclegan", tmp_path / "fresh", *data, "--steps", "2", "--seed", "1")
     fresh = checkpoint_weights(tmp_path / "fresh")
     assert not torch.equal(fresh["g_ab"]["model.1.weight"], base["g_ab"]["model.1.weight"])  # the test can fail
     state = json.loads((tmp_path / "tuned" / "checkpoints" / "step-00000002" / "trainer_state.json").read_text())
     assert state["step"] == 2  # a fine-tune counts its own steps
 
 
-def test_init_from_an_exported_model_loads_the_generator(domains, tmp_path):
-    train(domains, tmp_path / "base", "--steps", "2")
+def test_init_from_an_exported_model_loads_the_generator(data, tmp_path):
+    train("cyclegan", tmp_path / "base", *data, "--steps", "2")
     model = tmp_path / "base" / "models" / "b2a"
-    tuned = train(domains, tmp_path / "tuned", "--steps", "1", "--init", model, "--lr", "1e-30")
+    tuned = train("cyclegan", tmp_path / "tuned", *data, "--steps", "1", "--init", model, "--lr", "1e-30")
     assert "Initialised b2a from" in tuned.output
     exported = load_file(tmp_path / "tuned" / "models" / "b2a" / "model.safetensors")
     for key, value in load_file(model / "model.safetensors").items():
         torch.testing.assert_close(exported[key], value, rtol=0, atol=1e-6, msg=key)
 
 
-def test_init_that_does_not_fit_names_the_differing_option(domains, tmp_path):
-    train(domains, tmp_path / "base", "--steps", "2")
-    a, b = domains
-    result = cli("train", "cyclegan", "--a", a, "--b", b, "--out", tmp_path / "wide", *TINY, "--ngf", "8",
-                 "--steps", "1", "--init", tmp_path / "base")  # fmt: skip
+def test_init_that_does_not_fit_names_the_differing_option(data, tmp_path):
+    train("cyclegan", tmp_path / "base", *data, "--steps", "2")
+    wider = ("--ngf", "8", "--steps", "1", "--init", tmp_path / "base")
+    result = train("cyclegan", tmp_path / "wide", *data, *wider, check=False)
     assert result.exit_code == 2
     assert "does not fit this run (it has --ngf 4; this run --ngf 8)" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

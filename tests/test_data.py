@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from tests.data_helpers import coordinate_pattern, random_rgb, read_pattern, write, write_side_by_side
+from tests.helpers import coordinate_pattern, random_rgb, read_pattern, write, write_side_by_side
 from translate.data import demo
 from translate.data.datasets import PairedDataset, UnpairedDataset
 from translate.data.domains import resolve_domain

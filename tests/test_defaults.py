@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from tests.helpers import cli
+from tests.helpers import cli, tiny, train, write_domain
 from translate.errors import ConfigError
 from translate.nets.builders import build_discriminator, build_generator
 from translate.nets.norms import initialize
@@ -23,13 +22,8 @@ from translate.nets.norms import initialize
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny networks: one thread is as fast, and does not stall when the machine is busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny networks: one thread is as fast, and does not stall when the machine is busy.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- init types ------------------------------------------------------------------------------------
@@ -217,10 +211,8 @@ def test_sr_run_records_its_skip_and_init(tmp_path) -> None:
     rng = np.random.default_rng(0)
     for i in range(2):
         Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
-    common = ["--hr", folder, "--scale", "2", "--hr-size", "16", "--width", "4", "--blocks", "1", "--steps", "1"]
-    common += ["--batch-size", "2", "--workers", "0", "--crops-per-image", "1"]
-    result = cli("train", "srresnet", *common, "--out", tmp_path / "run")
-    assert result.exit_code == 0, result.output
+    options = tiny("srresnet", hr_size=16, width=4, log_every=None, steps=1, crops_per_image=1)
+    train("srresnet", tmp_path / "run", "--hr", folder, *options)
     spec = json.loads((tmp_path / "run" / "models" / "sr" / "config.json").read_text())
     assert spec["generator"]["skip"] == "bicubic" and spec["sr_skip"] == "bicubic"
     assert spec["init_type"] == "orthogonal" and spec["init_gain"] == 0.02  # the measured default, recorded
@@ -256,21 +248,13 @@ def test_runs_from_before_the_skip_keep_the_papers_network(tmp_path) -> None:
 def test_pix2pix_records_its_choices_and_resumes_exactly_with_spectral_norm(tmp_path) -> None:
     from safetensors.torch import load_file
 
-    from tests.helpers import write_domain
-
     a = write_domain(tmp_path / "A", 4, 32, seed=1)
     b = write_domain(tmp_path / "B", 4, 32, seed=1, mapping=lambda x: 255 - x)
-    tiny = ["--a", a, "--b", b, "--size", "32", "--load-size", "32", "--generator", "resnet6", "--ngf", "4"]
-    tiny += ["--ndf", "4", "--batch-size", "2", "--workers", "0", "--save-every", "2", "--sample-every", "100"]
-    tiny += ["--d-norm", "spectral", "--init-type", "orthogonal", "--init-gain", "0.05", "--decay-from", "1"]
-
-    def train(out: Path, steps: int, *extra: str) -> None:
-        result = cli("train", "pix2pix", *tiny, "--out", out, "--steps", str(steps), *extra)
-        assert result.exit_code == 0, result.output
-
-    train(tmp_path / "straight", 4)
-    train(tmp_path / "split", 2)
-    train(tmp_path / "split", 4, "--resume")
+    spectral = {"d_norm": "spectral", "init_type": "orthogonal", "init_gain": 0.05}
+    options = tiny("pix2pix", log_every=None, save_every=2, sample_every=100, decay_from=1, **spectral)
+    train("pix2pix", tmp_path / "straight", "--a", a, "--b", b, *options, "--steps", "4")
+    train("pix2pix", tmp_path / "split", "--a", a, "--b", b, *options, "--steps", "2")
+    train("pix2pix", tmp_path / "split", "--a", a, "--b", b, *options, "--steps", "4", "--resume")
     saved = (tmp_path / "split" / "config.yaml").read_text()
     assert "d_norm: spectral" in saved and "init_type: orthogonal" in saved and "init_gain: 0.05" in saved
     spec = json.loads((tmp_path / "split" / "models" / "a2b" / "config.json").read_text())

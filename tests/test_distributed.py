@@ -8,29 +8,15 @@ collective checkpoints, per-process pools) run here as they would on GPUs.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import cli, write_domain
+from tests.helpers import launch, tiny, train, write_domain
 from translate.data.demo import day_to_night
 
 pytestmark = pytest.mark.slow
 
-TINY = (
-    "--size", "32", "--load-size", "32", "--generator", "resnet6", "--ngf", "4", "--ndf", "4",
-    "--batch-size", "2", "--workers", "0", "--log-every", "1", "--sample-every", "2", "--save-every", "2",
-)  # fmt: skip
-
-
-def launch(nproc: int, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "-m", "translate"]
-    # Without ACCELERATE_USE_CPU, Accelerate on a machine without GPUs treats each process as a
-    # separate single-process run; with it, the processes form one gloo group.
-    env = os.environ | {"OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"} | (env_extra or {})
-    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
+TINY = tiny("cyclegan", sample_every=2, save_every=2)
 
 
 def test_cyclegan_trains_and_resumes_on_two_processes(tmp_path):
@@ -57,8 +43,7 @@ def test_bf16_mixed_precision_on_cpu(tmp_path):
     b = write_domain(tmp_path / "b", 4, 32, seed=2, mapping=day_to_night)
     out = tmp_path / "run"
     precision = ("--mixed-precision", "bf16")
-    result = cli("train", "cyclegan", "--a", a, "--b", b, "--out", out, *TINY, "--steps", "2", *precision)
-    assert result.exit_code == 0, result.output + (result.stderr or "")
+    train("cyclegan", out, "--a", a, "--b", b, *TINY, "--steps", "2", *precision)
     losses = [json.loads(line)["losses"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert all(0 <= v < 100 for record in losses for v in record.values())
 
@@ -69,7 +54,7 @@ def test_fp16_without_gpu_is_a_clear_error(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     a = write_domain(tmp_path / "a", 2, 32, seed=1)
-    result = cli("train", "cyclegan", "--a", a, "--b", a, "--out", tmp_path / "r", *TINY, "--mixed-precision", "fp16")
+    result = train("cyclegan", tmp_path / "r", "--a", a, "--b", a, *TINY, "--mixed-precision", "fp16", check=False)
     assert result.exit_code == 2 and "needs a GPU" in result.stderr
 
 

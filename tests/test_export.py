@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
-import typer
-from typer.testing import CliRunner
 
+from tests.helpers import cli, random_generator
 from translate import export as export_module
-from translate.cli_export import export
 from translate.errors import ConfigError
 from translate.export import ExportCheckError, export_model, input_shape
-from translate.nets.builders import build_generator
 from translate.zoo import save_model
 
 # (generator kwargs, traced side, two (H, W) check sizes other than the traced one, output scale)
@@ -29,16 +26,6 @@ NETS = {
     "unet": ({"name": "unet128", "ngf": 4, "norm": "batch", "dropout": True}, 256, [(128, 128), (128, 384)], 1),
     "srresnet": ({"name": "srresnet", "scale": 2, "width": 8, "n_blocks": 1}, 16, [(13, 7), (20, 24)], 2),
 }
-
-
-def _net(generator: dict, seed: int = 0) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    net = build_generator(**generator)
-    for m in net.modules():  # non-trivial running statistics, so that eval mode matters
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 1.5)
-    return net.eval()
 
 
 def _spec(generator: dict) -> dict:
@@ -67,7 +54,7 @@ def test_export_reproduces_pytorch_at_other_sizes_and_batch(tmp_path, kind, fmt)
         pytest.importorskip("onnxruntime")
         pytest.importorskip("onnxscript")
     generator, example, sizes, scale = NETS[kind]
-    net = _net(generator).train()  # export must not depend on (nor change) the caller's mode
+    net = random_generator(generator).train()  # export must not depend on (nor change) the caller's mode
     out = tmp_path / f"g.{fmt}"
     report = export_model(net, _spec(generator), out, fmt, example_size=example)
 
@@ -91,7 +78,7 @@ def test_export_reproduces_pytorch_at_other_sizes_and_batch(tmp_path, kind, fmt)
 
 def test_pt2_loads_and_runs_without_translate(tmp_path):
     generator = NETS["srresnet"][0]
-    net = _net(generator)
+    net = random_generator(generator)
     export_model(net, _spec(generator), tmp_path / "g.pt2", "pt2")
     x = torch.rand(2, 3, 20, 12) * 2 - 1
     torch.save(x, tmp_path / "x.pt")
@@ -114,8 +101,8 @@ def test_discogan_export_is_fixed_size_with_dynamic_batch(tmp_path):
     spec = {"method": "discogan", "generator": generator, "fixed_size": 64}
     assert input_shape(spec).fixed == 64
     with pytest.raises(ConfigError, match="H = W = 64"):
-        export_model(_net(generator), spec, tmp_path / "d.pt2", "pt2", example_size=32)
-    net = _net(generator)
+        export_model(random_generator(generator), spec, tmp_path / "d.pt2", "pt2", example_size=32)
+    net = random_generator(generator)
     report = export_model(net, spec, tmp_path / "d.pt2", "pt2")
     assert report.check_shape == (2, 3, 64, 64)
     module = torch.export.load(tmp_path / "d.pt2").module()
@@ -171,18 +158,11 @@ def test_missing_onnx_packages_is_one_clear_error(tmp_path, monkeypatch):
         export_model(torch.nn.Identity(), {"generator": {"name": "resnet9"}}, tmp_path / "x.onnx", "onnx")
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    app.command("export")(export)
-    app.callback()(lambda: None)  # keep `export` a subcommand, as in the real CLI
-    return app
-
-
 def test_cli_exports_and_prints_the_difference(tmp_path, monkeypatch):
     generator = NETS["srresnet"][0]
-    save_model(_net(generator), _spec(generator), tmp_path / "sr-model")
+    save_model(random_generator(generator), _spec(generator), tmp_path / "sr-model")
     monkeypatch.chdir(tmp_path)  # the default --out is MODEL.FORMAT in the current folder
-    result = CliRunner().invoke(_app(), ["export", "sr-model", "--format", "pt2", "--size", "12"])
+    result = cli("export", "sr-model", "--format", "pt2", "--size", "12")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "sr-model.pt2").is_file()
     assert "max abs difference" in result.output and "eval mode" in result.output
@@ -190,7 +170,7 @@ def test_cli_exports_and_prints_the_difference(tmp_path, monkeypatch):
 
 
 def test_cli_help_states_the_convention():
-    result = CliRunner().invoke(_app(), ["export", "--help"])
+    result = cli("export", "--help")
     assert result.exit_code == 0
     text = " ".join(result.output.split())
     assert "[-1, 1]" in text and "multiples of 4" in text and "eval mode" in text
@@ -205,15 +185,15 @@ def test_cli_help_states_the_convention():
 )
 def test_cli_user_mistakes_exit_2(tmp_path, args, message):
     generator = NETS["srresnet"][0]
-    save_model(_net(generator), {"generator": generator}, tmp_path / "m")
-    result = CliRunner().invoke(_app(), ["export", str(tmp_path / "m"), "--out", str(tmp_path / "x.pt2"), *args])
+    save_model(random_generator(generator), {"generator": generator}, tmp_path / "m")
+    result = cli("export", tmp_path / "m", "--out", tmp_path / "x.pt2", *args)
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not (tmp_path / "x.pt2").exists()
 
 
 def test_cli_unknown_model_exits_2(tmp_path):
-    result = CliRunner().invoke(_app(), ["export", str(tmp_path / "nope"), "--format", "onnx"])
+    result = cli("export", tmp_path / "nope", "--format", "onnx")
     assert result.exit_code == 2
     assert "does not exist" in result.output
 

@@ -126,21 +126,6 @@ def test_features_of_mixed_sizes_keep_their_order(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    import torch
-
-    from translate.nets.builders import build_generator
-    from translate.zoo import save_model
-
-    torch.manual_seed(0)
-    net = build_generator("resnet6", ngf=4)
-    folder = tmp_path_factory.mktemp("model") / "m"
-    spec = {"method": "cyclegan", "generator": {"name": "resnet6", "ngf": 4}, "size": 32, "direction": "a2b"}
-    save_model(net, spec, folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def domains(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("domains")
     return write_domain(root / "a", 8, 32, seed=1), write_domain(root / "b", 10, 32, seed=2)

@@ -9,13 +9,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from tests.helpers import cli, write_domain
-from tests.test_speed_switches import _losses, assert_same_losses
+from tests.helpers import assert_same_losses, cli, save_tiny_model, step_losses, tiny, train, write_domain
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = pytest.mark.gpu  # skipped without a CUDA GPU (tests/conftest.py)
 
 
 @pytest.mark.parametrize("precision", ["no", "bf16", "fp16"])
@@ -23,13 +21,9 @@ def test_training_on_the_gpu_with_each_precision_saves_resumes_and_exports(tmp_p
     a = write_domain(tmp_path / "a", 4, 32, seed=1)
     b = write_domain(tmp_path / "b", 4, 32, seed=2)
     out = tmp_path / "run"
-    common = ["train", "cyclegan", "--a", a, "--b", b, "--size", "32", "--load-size", "32", "--ngf", "8",
-              "--ndf", "8", "--generator", "resnet6", "--workers", "0", "--log-every", "1", "--save-every", "2",
-              "--mixed-precision", precision, "--out", out]  # fmt: skip
-    first = cli(*common, "--steps", "4")
-    assert first.exit_code == 0, first.output
-    resumed = cli(*common, "--steps", "6", "--resume")
-    assert resumed.exit_code == 0, resumed.output
+    options = ("--a", a, "--b", b, *tiny("cyclegan", ngf=8, ndf=8, batch_size=None, save_every=2))
+    train("cyclegan", out, *options, "--mixed-precision", precision, "--steps", "4")
+    train("cyclegan", out, *options, "--mixed-precision", precision, "--steps", "6", "--resume")
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
     assert all(np.isfinite(v) for r in records for v in r["losses"].values())
@@ -40,20 +34,13 @@ def test_gpu_defaults_give_the_losses_of_the_plain_step():
     """The GPU defaults (batched passes; channels-last where the norm is not instance norm, here pix2pix);
     cuDNN picks other kernels for other shapes, so 1e-3."""
     for method, norm in (("cyclegan", "instance"), ("pix2pix", "batch")):
-        plain = _losses(method, "cuda", batch_passes=False, channels_last="off", norm=norm)
-        assert_same_losses(_losses(method, "cuda", norm=norm), plain, 1e-3)
+        plain = step_losses(method, "cuda", batch_passes=False, channels_last="off", norm=norm)
+        assert_same_losses(step_losses(method, "cuda", norm=norm), plain, 1e-3)
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_half_precision_conversion_is_close_to_fp32(tmp_path, precision):
-    from translate.nets.builders import build_generator
-    from translate.zoo import save_model
-
-    torch.manual_seed(0)
-    model = tmp_path / "model"
-    save_model(
-        build_generator("resnet6", ngf=8), {"method": "cyclegan", "generator": {"name": "resnet6", "ngf": 8}}, model
-    )
+    model = save_tiny_model(tmp_path / "model", {"name": "resnet6", "ngf": 8})
     images = write_domain(tmp_path / "in", 6, 64, seed=3)
     outputs = {}
     for name in ("fp32", precision):

@@ -7,9 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from translate.cli import app
+from tests.helpers import cli, one_line_error
 from translate.config import CycleGANConfig, save_settings
 
 # Data options only need to be present: options are checked before any data is read.
@@ -78,16 +77,8 @@ CASES = [
 ]
 
 
-def _run(*args: str | Path):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
 def assert_refused(result, fragment: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert fragment in lines[0], lines[0]
-    assert "Traceback" not in result.output + result.stderr
+    one_line_error(result, fragment)
     assert isinstance(result.exception, SystemExit)  # typer.Exit(2): nothing escaped as an exception
 
 
@@ -95,7 +86,7 @@ def assert_refused(result, fragment: str) -> None:
     ("method", "options", "fragment"), CASES, ids=lambda v: " ".join(v) if isinstance(v, tuple) else v
 )
 def test_bad_option_is_one_line(tmp_path, method, options, fragment):
-    assert_refused(_run("train", method, *DATA[method], "--out", tmp_path / "run", *options), fragment)
+    assert_refused(cli("train", method, *DATA[method], "--out", tmp_path / "run", *options), fragment)
     assert not (tmp_path / "run").exists()
 
 
@@ -111,7 +102,7 @@ def test_bad_option_is_one_line(tmp_path, method, options, fragment):
     ],
 )
 def test_unknown_names_and_non_numbers_are_usage_errors(tmp_path, option, value):
-    result = _run("train", "cyclegan", *DATA["cyclegan"], "--out", tmp_path / "run", option, value)
+    result = cli("train", "cyclegan", *DATA["cyclegan"], "--out", tmp_path / "run", option, value)
     assert result.exit_code == 2
     text = result.output + result.stderr
     assert f"Invalid value for '{option}'" in text and "Traceback" not in text
@@ -134,18 +125,18 @@ def test_unknown_names_and_non_numbers_are_usage_errors(tmp_path, option, value)
 def test_bad_values_in_config_files(tmp_path, setting, fragment):
     config = tmp_path / "run.yaml"
     config.write_text(f"a: x\nb: y\n{setting}\n")
-    assert_refused(_run("train", "cyclegan", "--config", config, "--out", tmp_path / "run"), fragment)
+    assert_refused(cli("train", "cyclegan", "--config", config, "--out", tmp_path / "run"), fragment)
 
 
 def test_numbers_where_names_are_meant_are_read_as_names(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("a: 2024\nb: y\n")  # a folder called 2024
-    assert_refused(_run("train", "cyclegan", "--config", config, "--out", tmp_path / "run"), "unknown domain '2024'")
+    assert_refused(cli("train", "cyclegan", "--config", config, "--out", tmp_path / "run"), "unknown domain '2024'")
 
 
 def test_out_that_is_a_file(tmp_path):
     (tmp_path / "run").write_text("notes")
-    assert_refused(_run("train", "cyclegan", *DATA["cyclegan"], "--out", tmp_path / "run"), "is a file")
+    assert_refused(cli("train", "cyclegan", *DATA["cyclegan"], "--out", tmp_path / "run"), "is a file")
 
 
 @pytest.fixture
@@ -168,18 +159,18 @@ def saved_run(tmp_path) -> Path:
     ],
 )
 def test_resume_refuses_changed_architecture(saved_run, options, fragment):
-    result = _run("train", "cyclegan", "--out", saved_run, "--resume", *options)
+    result = cli("train", "cyclegan", "--out", saved_run, "--resume", *options)
     assert_refused(result, fragment)
     assert "drop --" in result.stderr and str(saved_run / "config.yaml") in result.stderr
 
 
 def test_resume_with_unchanged_or_training_options_passes_the_check(saved_run):
     # Same architecture, new length and learning rate: past the option checks, on to the data (the saved "x").
-    result = _run("train", "cyclegan", "--out", saved_run, "--resume", "--ngf", "4", "--steps", "9", "--lr", "1e-4")
+    result = cli("train", "cyclegan", "--out", saved_run, "--resume", "--ngf", "4", "--steps", "9", "--lr", "1e-4")
     assert_refused(result, "unknown domain 'x'")
 
 
 def test_resume_with_another_method(saved_run):
-    result = _run("train", "pix2pix", "--out", saved_run, "--resume")
+    result = cli("train", "pix2pix", "--out", saved_run, "--resume")
     assert_refused(result, f"--resume: {saved_run} is a cyclegan run, not pix2pix")
     assert "translate train cyclegan --resume" in result.stderr

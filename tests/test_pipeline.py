@@ -12,24 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.helpers import cli
+from tests.helpers import cli, launch
 from translate.data.demo import make_domain_images
 from translate.errors import ConfigError, DataError
 from translate.inference.pipeline import group_batches, plan, working_size
 from translate.inference.runner import convert_folder
 from translate.inference.serial import serial_convert
-from translate.nets.builders import build_generator
-from translate.zoo import save_model
-
-GENERATOR = {"name": "resnet6", "in_channels": 3, "out_channels": 3, "ngf": 4, "norm": "instance", "dropout": False}
-
-
-@pytest.fixture()
-def model(tmp_path) -> Path:
-    torch.manual_seed(0)
-    folder = tmp_path / "model"
-    save_model(build_generator(**GENERATOR), {"method": "cyclegan", "generator": GENERATOR, "size": 32}, folder)
-    return folder
 
 
 def _mixed_folder(root: Path) -> Path:
@@ -59,18 +47,18 @@ def _images(folder: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_pipeline_equals_the_one_at_a_time_path(tmp_path, model, workers):
+def test_pipeline_equals_the_one_at_a_time_path(tmp_path, tiny_model, workers):
     inputs = _mixed_folder(tmp_path / "in")
-    assert serial_convert(model, inputs, tmp_path / "ref") == 10
+    assert serial_convert(tiny_model, inputs, tmp_path / "ref") == 10
     expected = _images(tmp_path / "ref")
     assert expected["phone.png"].shape[:2] == (28, 40)  # upright, as the EXIF tag says
 
-    one = convert_folder(model, inputs, tmp_path / "b1", device="cpu", batch_size=1, workers=workers)
+    one = convert_folder(tiny_model, inputs, tmp_path / "b1", device="cpu", batch_size=1, workers=workers)
     assert (one.converted, one.failures, one.exit_code) == (10, [], 0)
     for name, pixels in _images(tmp_path / "b1").items():
         assert np.array_equal(pixels, expected[name]), name  # bit for bit in fp32
 
-    four = convert_folder(model, inputs, tmp_path / "b4", device="cpu", batch_size=4, workers=workers)
+    four = convert_folder(tiny_model, inputs, tmp_path / "b4", device="cpu", batch_size=4, workers=workers)
     assert four.converted == 10
     got = _images(tmp_path / "b4")
     assert got.keys() == expected.keys()
@@ -81,7 +69,7 @@ def test_pipeline_equals_the_one_at_a_time_path(tmp_path, model, workers):
         assert difference.max() <= 1 and (difference > 0).mean() < 0.005, name
 
 
-def test_single_image_mode_of_the_cpu_trial_gives_the_one_at_a_time_bits(tmp_path, model, monkeypatch):
+def test_single_image_mode_of_the_cpu_trial_gives_the_one_at_a_time_bits(tmp_path, tiny_model, monkeypatch):
     from translate.inference import pipeline
     from translate.inference.cpu_trial import CpuTrial, Setting
     from translate.inference.runner import Translator
@@ -101,15 +89,15 @@ def test_single_image_mode_of_the_cpu_trial_gives_the_one_at_a_time_bits(tmp_pat
     monkeypatch.setattr(Translator, "start_pixels", counted)
     monkeypatch.setattr(pipeline, "CpuTrial", SingleImages)
     inputs = _mixed_folder(tmp_path / "in")
-    serial_convert(model, inputs, tmp_path / "ref")
+    serial_convert(tiny_model, inputs, tmp_path / "ref")
     seen.clear()  # the serial path runs through the same runner: count the pipeline's runs only
-    report = convert_folder(model, inputs, tmp_path / "out", device="cpu", batch_size=4, workers=0)
+    report = convert_folder(tiny_model, inputs, tmp_path / "out", device="cpu", batch_size=4, workers=0)
     assert report.converted == 10 and seen == [1] * 10
     got, expected = _images(tmp_path / "out"), _images(tmp_path / "ref")
     assert got.keys() == expected.keys() and all(np.array_equal(got[k], expected[k]) for k in got)  # bit for bit
 
 
-def test_the_cpu_trial_times_every_network_run_and_is_undone(tmp_path, model, monkeypatch):
+def test_the_cpu_trial_times_every_network_run_and_is_undone(tmp_path, tiny_model, monkeypatch):
     import torch
 
     from translate.inference import pipeline
@@ -129,14 +117,14 @@ def test_the_cpu_trial_times_every_network_run_and_is_undone(tmp_path, model, mo
     monkeypatch.setattr(pipeline, "CpuTrial", Watched)
     threads = torch.get_num_threads()
     inputs = _mixed_folder(tmp_path / "in")
-    report = convert_folder(model, inputs, tmp_path / "out", device="cpu", batch_size=4, workers=0)
+    report = convert_folder(tiny_model, inputs, tmp_path / "out", device="cpu", batch_size=4, workers=0)
     assert report.converted == 10 and sum(images for images, _ in runs) == 10
     # the first run is a whole group and the measurement of whole batches; then single images are tried
     assert runs[0] == (4, True) and runs[1] == (1, False)
     assert torch.get_num_threads() == threads
 
 
-def test_bad_files_are_listed_with_their_reason_and_the_exit_code_says_so(tmp_path, model):
+def test_bad_files_are_listed_with_their_reason_and_the_exit_code_says_so(tmp_path, tiny_model):
     inputs = tmp_path / "in"
     inputs.mkdir()
     for i, scene in enumerate(make_domain_images(3, 32, seed=1)):
@@ -147,7 +135,7 @@ def test_bad_files_are_listed_with_their_reason_and_the_exit_code_says_so(tmp_pa
     (inputs / "truncated.png").write_bytes(whole[: len(whole) // 2])
     out = tmp_path / "out"
 
-    result = cli("convert", "--model", model, "--input", inputs, "--output", out, "--device", "cpu")
+    result = cli("convert", "--model", tiny_model, "--input", inputs, "--output", out, "--device", "cpu")
     assert result.exit_code == 1, result.output
     assert "Converted 3 image(s)" in result.output and "3 file(s) could not be converted" in result.output
     failures = json.loads((out / "failures.json").read_text())
@@ -155,15 +143,15 @@ def test_bad_files_are_listed_with_their_reason_and_the_exit_code_says_so(tmp_pa
     assert all(f["reason"] and not f["reason"].startswith(str(inputs)) for f in failures)
     assert sorted(p.name for p in out.glob("*.png")) == ["good0.png", "good1.png", "good2.png"]
 
-    again = cli("convert", "--model", model, "--input", inputs, "--output", out, "--device", "cpu")
+    again = cli("convert", "--model", tiny_model, "--input", inputs, "--output", out, "--device", "cpu")
     assert again.exit_code == 1 and "Converted 0 image(s)" in again.output and "skipped 3" in again.output
     for bad in ("empty.png", "notes.jpg", "truncated.png"):
         (inputs / bad).unlink()
-    clean = cli("convert", "--model", model, "--input", inputs, "--output", out, "--device", "cpu")
+    clean = cli("convert", "--model", tiny_model, "--input", inputs, "--output", out, "--device", "cpu")
     assert clean.exit_code == 0 and not (out / "failures.json").exists()
 
 
-def test_a_failing_write_stops_the_run_with_the_path(tmp_path, model, monkeypatch):
+def test_a_failing_write_stops_the_run_with_the_path(tmp_path, tiny_model, monkeypatch):
     inputs = tmp_path / "in"
     inputs.mkdir()
     for i, scene in enumerate(make_domain_images(12, 32, seed=1)):  # more than the decoder runs ahead
@@ -181,17 +169,17 @@ def test_a_failing_write_stops_the_run_with_the_path(tmp_path, model, monkeypatc
     monkeypatch.setattr(images, "save_image", disk_full_after_two)
     out = tmp_path / "out"
     with pytest.raises(DataError, match="cannot write .*No space left on device"):
-        convert_folder(model, inputs, out, device="cpu", batch_size=1, workers=0)
+        convert_folder(tiny_model, inputs, out, device="cpu", batch_size=1, workers=0)
     assert len(list(out.glob("*.png"))) == 2  # what was written is whole; nothing else is marked done
     assert not list(out.glob(".*"))  # no temporary files left
     assert not _pipeline_threads()
 
-    result = cli("convert", "--model", model, "--input", inputs, "--output", tmp_path / "out2", "--device", "cpu")
+    result = cli("convert", "--model", tiny_model, "--input", inputs, "--output", tmp_path / "out2", "--device", "cpu")
     assert result.exit_code == 2 and "No space left on device" in result.output
     assert "Traceback" not in result.output
 
 
-def test_a_decoding_bug_stops_the_run_and_its_threads(tmp_path, model, monkeypatch):
+def test_a_decoding_bug_stops_the_run_and_its_threads(tmp_path, tiny_model, monkeypatch):
     """Not a bad file (those are listed) but a bug: it surfaces, and no decoder thread is left running."""
     from translate.inference.pipeline import BatchDecoder
 
@@ -209,16 +197,16 @@ def test_a_decoding_bug_stops_the_run_and_its_threads(tmp_path, model, monkeypat
 
     monkeypatch.setattr(BatchDecoder, "_decode", broken_after_five)
     with pytest.raises(RuntimeError, match="decoder bug"):
-        convert_folder(model, inputs, tmp_path / "out", device="cpu", batch_size=2, workers=0)
+        convert_folder(tiny_model, inputs, tmp_path / "out", device="cpu", batch_size=2, workers=0)
     assert not _pipeline_threads()
     assert 0 < len(list((tmp_path / "out").glob("*.png"))) <= 5
 
 
-def test_output_format_quality_and_size_options(tmp_path, model):
+def test_output_format_quality_and_size_options(tmp_path, tiny_model):
     inputs = tmp_path / "in"
     inputs.mkdir()
     Image.fromarray(make_domain_images(1, 64, seed=1)[0][:, :48]).save(inputs / "wide.png")  # 48 x 64
-    common = ("convert", "--model", model, "--input", inputs, "--device", "cpu")
+    common = ("convert", "--model", tiny_model, "--input", inputs, "--device", "cpu")
 
     assert cli(*common, "--output", tmp_path / "q90", "--format", "jpg", "--quality", "90").exit_code == 0
     assert cli(*common, "--output", tmp_path / "q20", "--format", "jpg", "--quality", "20").exit_code == 0
@@ -239,7 +227,7 @@ def test_output_format_quality_and_size_options(tmp_path, model):
     assert cli(*common, "--output", tmp_path / "x", "--batch-size", "0").exit_code == 2
 
 
-def test_names_that_would_share_a_result_keep_their_extension(tmp_path, model):
+def test_names_that_would_share_a_result_keep_their_extension(tmp_path, tiny_model):
     inputs = tmp_path / "in"
     inputs.mkdir()
     one, two = make_domain_images(2, 32, seed=1)
@@ -272,10 +260,10 @@ def test_decoders_and_writers_fit_the_cores_the_process_may_use(monkeypatch):
     assert (pipeline._auto_workers(1000, 8), pipeline._auto_writers(0)) == (0, 2)
 
 
-def test_python_api_on_images_lists_and_folders(tmp_path, model):
+def test_python_api_on_images_lists_and_folders(tmp_path, tiny_model):
     import translate
 
-    runner = translate.load_model(model, device="cpu")
+    runner = translate.load_model(tiny_model, device="cpu")
     scenes = make_domain_images(3, 32, seed=5)
     image = Image.fromarray(scenes[0])
     out = runner(image)
@@ -293,24 +281,22 @@ def test_python_api_on_images_lists_and_folders(tmp_path, model):
     assert report.converted == 1 and np.array_equal(np.asarray(Image.open(tmp_path / "out" / "x.png")), np.asarray(out))
 
 
-def test_precision_options(tmp_path, model):
+def test_precision_options(tmp_path, tiny_model):
     import translate
 
     image = Image.fromarray(make_domain_images(1, 32, seed=5)[0])
-    exact = np.asarray(translate.load_model(model, device="cpu")(image), dtype=int)
-    fast = np.asarray(translate.load_model(model, device="cpu", precision="bf16")(image), dtype=int)
+    exact = np.asarray(translate.load_model(tiny_model, device="cpu")(image), dtype=int)
+    fast = np.asarray(translate.load_model(tiny_model, device="cpu", precision="bf16")(image), dtype=int)
     assert np.abs(exact - fast).mean() < 3.0  # bf16 rounds, but it is the same picture
     with pytest.raises(ConfigError, match="fp16 needs a GPU"):
-        translate.load_model(model, device="cpu", precision="fp16")
+        translate.load_model(tiny_model, device="cpu", precision="fp16")
 
 
 @pytest.mark.slow
-def test_pipeline_under_two_processes_splits_the_work(tmp_path, model):
-    from tests.test_distributed import launch
-
+def test_pipeline_under_two_processes_splits_the_work(tmp_path, tiny_model):
     inputs = _mixed_folder(tmp_path / "in")
-    serial_convert(model, inputs, tmp_path / "ref")
-    result = launch(2, "convert", "--model", model, "--input", inputs, "--output", tmp_path / "out",
+    serial_convert(tiny_model, inputs, tmp_path / "ref")
+    result = launch(2, "convert", "--model", tiny_model, "--input", inputs, "--output", tmp_path / "out",
                     "--batch-size", "1", "--workers", "0")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("Converted 10 image(s)") == 1 and "on 2 processes" in result.stdout
@@ -336,7 +322,7 @@ def test_convert_takes_a_reference_generator_file_saved_from_data_parallel(tmp_p
     assert got.shape == stored.shape and np.abs(got - stored).mean() < 1.0  # the input was rounded to 8 bits
 
 
-def test_png_compression_changes_file_size_not_pixels(tmp_path, model):
+def test_png_compression_changes_file_size_not_pixels(tmp_path, tiny_model):
     inputs = tmp_path / "in"
     inputs.mkdir()
     for i, scene in enumerate(make_domain_images(3, 64, seed=4)):
@@ -344,7 +330,7 @@ def test_png_compression_changes_file_size_not_pixels(tmp_path, model):
     results = {}
     for level in ("0", "1", "9", "fast"):
         out = tmp_path / f"level{level}"
-        assert cli("convert", "--model", model, "--input", inputs, "--output", out, "--png-compression", level,
+        assert cli("convert", "--model", tiny_model, "--input", inputs, "--output", out, "--png-compression", level,
                    "--device", "cpu").exit_code == 0  # fmt: skip
         files = sorted(out.glob("*.png"))
         results[level] = ([np.asarray(Image.open(p)) for p in files], sum(p.stat().st_size for p in files))
@@ -352,5 +338,7 @@ def test_png_compression_changes_file_size_not_pixels(tmp_path, model):
         assert all(np.array_equal(a, b) for a, b in zip(results["0"][0], results[level][0], strict=True))
     assert results["0"][1] > results["1"][1] > results["9"][1]  # stored, fast, smallest
     assert results["fast"][1] < results["0"][1]  # compressed
-    refused = cli("convert", "--model", model, "--input", inputs, "--output", tmp_path / "x", "--png-compression", 10)
+    refused = cli(
+        "convert", "--model", tiny_model, "--input", inputs, "--output", tmp_path / "x", "--png-compression", 10
+    )
     assert refused.exit_code == 2 and "--png-compression 10: choose fast or a zlib level 0-9" in refused.output

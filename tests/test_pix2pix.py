@@ -15,10 +15,8 @@ import torch
 from accelerate import Accelerator
 from safetensors.torch import load_file
 from torch import nn
-from typer.testing import CliRunner
 
-from tests.data_helpers import random_rgb, write, write_side_by_side
-from translate.cli import app
+from tests.helpers import cli, random_rgb, tiny, train, write, write_side_by_side
 from translate.config import CycleGANConfig, Pix2PixConfig
 from translate.data.images import image_to_tensor, load_image, tensor_to_image
 from translate.errors import ConfigError
@@ -26,22 +24,11 @@ from translate.inference.converter import translate_batch
 from translate.methods.pix2pix import Pix2Pix, reference_test_mode
 from translate.zoo import load_model
 
-TINY = ["--size", "32", "--load-size", "36", "--generator", "resnet6", "--ngf", "4", "--ndf", "4"]
-TINY += ["--workers", "0", "--batch-size", "2", "--log-every", "1"]
+TINY = tiny("pix2pix", load_size=36)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets: thread start-up costs more than it saves, and on a busy 2-core machine two
-    spinning threads per op made a 4-step run take minutes instead of seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(app, [str(a) for a in args])
+# Tiny nets: thread start-up costs more than it saves, and on a busy 2-core machine two spinning
+# threads per op made a 4-step run take minutes instead of seconds.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def one_line_error(result, *fragments: str) -> None:
@@ -97,8 +84,8 @@ def test_exactly_one_data_layout(values, message):
 
 
 def test_cli_reports_a_missing_layout_on_one_line():
-    one_line_error(invoke("train", "pix2pix", "--a", "x"), "--a without --b")
-    one_line_error(invoke("train", "pix2pix", "--data", "d", "--a", "x", "--b", "y"), "not both")
+    one_line_error(cli("train", "pix2pix", "--a", "x"), "--a without --b")
+    one_line_error(cli("train", "pix2pix", "--data", "d", "--a", "x", "--b", "y"), "not both")
 
 
 # --- the method -----------------------------------------------------------------------------------
@@ -172,14 +159,14 @@ def test_reference_test_mode_runs_in_train_mode_without_side_effects():
 
 def test_combine_then_split_is_pixel_exact(tmp_path):
     root_a, root_b = make_folders(tmp_path / "in")
-    result = invoke("datasets", "combine", "--a", root_a, "--b", root_b, "--out", tmp_path / "sbs")
+    result = cli("datasets", "combine", "--a", root_a, "--b", root_b, "--out", tmp_path / "sbs")
     assert result.exit_code == 0, result.output
     assert "Wrote 4 side-by-side" in result.output
     combined = np.asarray(load_image(tmp_path / "sbs" / "sub" / "0.png"))
     a0 = np.asarray(load_image(root_a / "sub" / "0.png"))
     assert np.array_equal(combined, np.concatenate([a0, 255 - a0], axis=1))
 
-    result = invoke("datasets", "split", "--data", tmp_path / "sbs", "--out", tmp_path / "split")
+    result = cli("datasets", "split", "--data", tmp_path / "sbs", "--out", tmp_path / "split")
     assert result.exit_code == 0, result.output
     for side, root in (("A", root_a), ("B", root_b)):
         originals = sorted(p for p in root.rglob("*") if p.is_file())
@@ -188,7 +175,7 @@ def test_combine_then_split_is_pixel_exact(tmp_path):
             copy = (tmp_path / "split" / side / original.relative_to(root)).with_suffix(".png")
             assert np.array_equal(np.asarray(load_image(copy)), np.asarray(load_image(original))), copy
 
-    again = invoke("datasets", "combine", "--a", root_a, "--b", root_b, "--out", tmp_path / "sbs")
+    again = cli("datasets", "combine", "--a", root_a, "--b", root_b, "--out", tmp_path / "sbs")
     assert again.exit_code == 0 and "Wrote 0" in again.output and "skipped 4" in again.output
 
 
@@ -196,35 +183,34 @@ def test_combine_and_split_refuse_bad_input_with_one_line(tmp_path):
     root_a, root_b = make_folders(tmp_path / "in")
     write(root_b / "extra.png", random_rgb(40, 40))
     out = tmp_path / "out"
-    one_line_error(invoke("datasets", "combine", "--a", root_a, "--b", root_b, "--out", out), "extra.png", "partner")
+    one_line_error(cli("datasets", "combine", "--a", root_a, "--b", root_b, "--out", out), "extra.png", "partner")
     (root_b / "extra.png").unlink()
     write(root_b / "2.png", random_rgb(40, 48))
-    one_line_error(invoke("datasets", "combine", "--a", root_a, "--b", root_b, "--out", out), "2.png", "40x40")
-    one_line_error(invoke("datasets", "combine", "--a", root_a, "--b", root_b, "--out", root_a / "x"), "overlaps")
+    one_line_error(cli("datasets", "combine", "--a", root_a, "--b", root_b, "--out", out), "2.png", "40x40")
+    one_line_error(cli("datasets", "combine", "--a", root_a, "--b", root_b, "--out", root_a / "x"), "overlaps")
     assert not out.exists() and not (root_a / "x").exists()
 
     write(tmp_path / "odd" / "bad.png", random_rgb(8, 15))
-    one_line_error(invoke("datasets", "split", "--data", tmp_path / "odd", "--out", out), "bad.png", "odd width")
-    one_line_error(invoke("datasets", "split", "--data", tmp_path / "odd", "--out", tmp_path / "odd"), "overlaps")
+    one_line_error(cli("datasets", "split", "--data", tmp_path / "odd", "--out", out), "bad.png", "odd width")
+    one_line_error(cli("datasets", "split", "--data", tmp_path / "odd", "--out", tmp_path / "odd"), "overlaps")
 
 
 def test_training_refuses_unpaired_folders_naming_the_file(tmp_path):
     root_a, root_b = make_folders(tmp_path / "in")
     (root_b / "3.png").unlink()
-    result = invoke("train", "pix2pix", "--a", root_a, "--b", root_b, "--out", tmp_path / "run", "--steps", "1", *TINY)
+    result = train("pix2pix", tmp_path / "run", "--a", root_a, "--b", root_b, "--steps", "1", *TINY, check=False)
     one_line_error(result, "3.png", "without a partner")
 
 
 # --- end to end through the CLI ---------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_train_resume_export_convert(tmp_path):
     data, run = make_side_by_side(tmp_path / "sbs"), tmp_path / "run"
-    train = ["train", "pix2pix", "--data", data, "--out", run, *TINY, "--save-every", "2", "--no-eval-mode"]
-    result = invoke(*train, "--steps", "4")
-    assert result.exit_code == 0, result.output
-    result = invoke(*train, "--resume", "--steps", "6")
-    assert result.exit_code == 0, result.output
+    options = ("--data", data, *TINY, "--save-every", "2", "--no-eval-mode")
+    train("pix2pix", run, *options, "--steps", "4")
+    result = train("pix2pix", run, *options, "--resume", "--steps", "6")
     assert "Resumed" in result.output and "at step 4" in result.output
     steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
@@ -243,14 +229,14 @@ def test_train_resume_export_convert(tmp_path):
     for i in range(2):
         write(inputs / f"{i}.png", random_rgb(40, 40, seed=10 + i))
     torch.manual_seed(0)
-    result = invoke("convert", "--model", run, "--input", inputs, "--output", tmp_path / "out")
+    result = cli("convert", "--model", run, "--input", inputs, "--output", tmp_path / "out")
     assert result.exit_code == 0 and "Converted 2" in result.output, result.output
     torch.manual_seed(0)
     net, _ = load_model(run)  # consumes the random stream exactly as the converter's load did
     net.train()
     expected = tensor_to_image(translate_batch(net, image_to_tensor(load_image(inputs / "0.png"))[None], 4)[0])
     assert np.array_equal(np.asarray(load_image(tmp_path / "out" / "0.png")), np.asarray(expected))
-    result = invoke("convert", "--model", run, "--input", inputs, "--output", tmp_path / "out", "--overwrite")
+    result = cli("convert", "--model", run, "--input", inputs, "--output", tmp_path / "out", "--overwrite")
     assert result.exit_code == 0
     assert not np.array_equal(np.asarray(load_image(tmp_path / "out" / "0.png")), np.asarray(expected))  # dropout
 
@@ -262,25 +248,25 @@ def test_train_resume_export_convert(tmp_path):
     image = image_to_tensor(load_image(inputs / "1.png"))
     expected = tensor_to_image(translate_batch(net, image[None], 4)[0])
     for _ in range(2):
-        result = invoke("convert", "--model", run, "--input", inputs, "--output", tmp_path / "out", "--overwrite")
+        result = cli("convert", "--model", run, "--input", inputs, "--output", tmp_path / "out", "--overwrite")
         assert result.exit_code == 0
         assert np.array_equal(np.asarray(load_image(tmp_path / "out" / "1.png")), np.asarray(expected))
 
 
+@pytest.mark.e2e
 def test_evaluate_paired_scores_the_converted_images_and_the_input_baseline(tmp_path):
     data, run = make_side_by_side(tmp_path / "sbs"), tmp_path / "run"
-    result = invoke("train", "pix2pix", "--data", data, "--out", run, *TINY, "--steps", "2", "--eval-mode")
-    assert result.exit_code == 0, result.output
+    train("pix2pix", run, "--data", data, *TINY, "--steps", "2", "--eval-mode")
     report = tmp_path / "scores.json"
-    result = invoke("evaluate", "paired", "--model", run, "--data", data, "--json", report)
+    result = cli("evaluate", "paired", "--model", run, "--data", data, "--json", report)
     assert result.exit_code == 0, result.output
     scores = json.loads(report.read_text())
     assert scores["direction"] == "a2b" and len(scores["images"]) == 6
 
     # The same numbers from files: the converter's output and the input, each against the target.
     halves = tmp_path / "halves"
-    assert invoke("datasets", "split", "--data", data, "--out", halves).exit_code == 0
-    assert invoke("convert", "--model", run, "--input", halves / "A", "--output", tmp_path / "out").exit_code == 0
+    assert cli("datasets", "split", "--data", data, "--out", halves).exit_code == 0
+    assert cli("convert", "--model", run, "--input", halves / "A", "--output", tmp_path / "out").exit_code == 0
     for image in scores["images"]:
         target = np.asarray(load_image(halves / "B" / image["name"]), dtype=np.float64)
         output = np.asarray(load_image(tmp_path / "out" / image["name"]), dtype=np.float64)
@@ -293,5 +279,5 @@ def test_evaluate_paired_scores_the_converted_images_and_the_input_baseline(tmp_
 
 
 def test_evaluate_paired_needs_one_layout(tmp_path):
-    result = invoke("evaluate", "paired", "--model", tmp_path, "--data", "x", "--a", "y", "--b", "z")
+    result = cli("evaluate", "paired", "--model", tmp_path, "--data", "x", "--a", "y", "--b", "z")
     assert result.exit_code == 2 and "not both" in result.stderr

@@ -10,12 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import cli, write_domain
+from tests.helpers import TINY_GENERATOR, cli, random_generator, tiny, train, write_domain
 from translate import pretrained
 from translate.data.images import load_image
 from translate.nets.builders import build_generator
-
-TINY = {"name": "resnet6", "in_channels": 3, "out_channels": 3, "ngf": 4, "norm": "instance", "dropout": False}
 
 
 @pytest.fixture
@@ -27,12 +25,11 @@ def root(tmp_path, monkeypatch) -> Path:
 def publish(tmp_path: Path, monkeypatch, sha256: str | None = None, url: str | None = None) -> torch.nn.Module:
     """A tiny generator saved as the reference code saves one (a plain state dict in a .pth),
     entered in the manifest as 'tiny2x' and served from a file:// URL."""
-    torch.manual_seed(0)
-    net = build_generator(**TINY).eval()
+    net = random_generator(TINY_GENERATOR)
     source = tmp_path / "upstream" / "tiny2x.pth"
     source.parent.mkdir(parents=True, exist_ok=True)
     torch.save(net.state_dict(), source)
-    entry = pretrained.Pretrained("tiny2x", "cyclegan", url or source.as_uri(), "a test", TINY, 1, sha256)
+    entry = pretrained.Pretrained("tiny2x", "cyclegan", url or source.as_uri(), "a test", TINY_GENERATOR, 1, sha256)
     monkeypatch.setitem(pretrained.MANIFEST, "tiny2x", entry)
     return net
 
@@ -46,7 +43,7 @@ def test_download_stores_a_model_that_converts_like_the_original(root, tmp_path,
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
     assert not (root / "tiny2x.pth").exists()  # converted, then removed
     spec = json.loads((folder / "config.json").read_text())
-    assert spec["generator"] == TINY and spec["method"] == "cyclegan" and spec["source"].startswith("file:")
+    assert spec["generator"] == TINY_GENERATOR and spec["method"] == "cyclegan" and spec["source"].startswith("file:")
 
     images = write_domain(tmp_path / "in", 2, 32, seed=3)
     converted = cli("convert", "--model", "tiny2x", "--input", images, "--output", tmp_path / "out")
@@ -66,10 +63,8 @@ def test_a_name_works_for_init_too(root, tmp_path, monkeypatch):
     publish(tmp_path, monkeypatch)
     assert cli("weights", "download", "tiny2x").exit_code == 0
     a, b = write_domain(tmp_path / "a", 4, 32, seed=1), write_domain(tmp_path / "b", 4, 32, seed=2)
-    options = ["--size", "32", "--load-size", "32", "--generator", "resnet6", "--ngf", "4", "--ndf", "4"]
-    result = cli("train", "cyclegan", "--a", a, "--b", b, "--out", tmp_path / "run", *options,
-                 "--steps", "1", "--workers", "0", "--init", "tiny2x")  # fmt: skip
-    assert result.exit_code == 0, result.output + result.stderr
+    options = tiny("cyclegan", batch_size=None, log_every=None, steps=1)
+    result = train("cyclegan", tmp_path / "run", "--a", a, "--b", b, *options, "--init", "tiny2x")
     assert "Initialised a2b from" in result.output
 
 
@@ -101,7 +96,7 @@ def test_a_file_put_by_hand_is_used_offline(root, tmp_path, monkeypatch):
     (root / "tiny2x.pth").write_bytes((tmp_path / "upstream" / "tiny2x.pth").read_bytes())
     monkeypatch.setitem(
         pretrained.MANIFEST, "tiny2x", pretrained.MANIFEST["tiny2x"].__class__(
-            "tiny2x", "cyclegan", "http://127.0.0.1:9/tiny2x.pth", "a test", TINY, 1)
+            "tiny2x", "cyclegan", "http://127.0.0.1:9/tiny2x.pth", "a test", TINY_GENERATOR, 1)
     )  # fmt: skip
     result = cli("weights", "download", "tiny2x")
     assert result.exit_code == 0, result.stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_report_page import add_evaluations, make_run, report_cli
+from tests.helpers import add_evaluations, cli, make_run
 
 pytestmark = pytest.mark.slow
 
@@ -74,10 +74,11 @@ def chromium() -> str:
     return CHROMIUM
 
 
+@pytest.mark.e2e
 def test_every_image_and_plot_loads_without_errors(chromium, tmp_path):
     run = make_run(tmp_path)
     add_evaluations(run)
-    assert report_cli(run).exit_code == 0
+    assert cli("report", run).exit_code == 0
     result, console = open_in_chromium(run / "report.html", tmp_path)
     assert result["images"] >= 2 + 20  # two sample grids, then the translation tables
     assert result["broken"] == []

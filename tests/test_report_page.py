@@ -13,51 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from PIL import Image
-from typer.testing import CliRunner
 
-from tests.helpers import cli, write_domain
-from translate.cli_report import report
-from translate.data.demo import day_to_night
+from tests.helpers import add_evaluations, cli, make_run, save_tiny_model, write_domain
 from translate.data.images import save_image
 from translate.report_page import data_uri, pick_grids, read_evaluations, training_examples
 from translate.run_folder import find_models
-
-TINY = (
-    "--size", "32", "--load-size", "36", "--generator", "resnet6", "--ngf", "4", "--ndf", "4",
-    "--batch-size", "2", "--workers", "0", "--log-every", "1", "--steps", "4", "--sample-every", "2",
-    "--save-every", "2",
-)  # fmt: skip
-
-
-def make_run(root: Path) -> Path:
-    """A finished 4-step CycleGAN run on two generated domains (same file names in both)."""
-    a = write_domain(root / "a", 6, 40, seed=1)
-    b = write_domain(root / "b", 6, 40, seed=2, mapping=day_to_night)
-    result = cli("train", "cyclegan", "--a", a, "--b", b, "--out", root / "run", *TINY)
-    assert result.exit_code == 0, result.output + (result.stderr or "")
-    return root / "run"
-
-
-def add_evaluations(run: Path, best_step: int = 2) -> None:
-    """What evaluation during training writes: metrics.jsonl and models/best (here: a copy of a2b)."""
-    records = [
-        {"step": 2, "metrics": {"l1": 0.20, "psnr": 15.0}, "best": "l1", "lower_is_better": True},
-        {"step": 4, "metrics": {"l1": 0.25, "psnr": 14.0}, "best": "l1", "lower_is_better": True},
-    ]
-    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    best = run / "models" / "best"
-    shutil.copytree(run / "models" / "a2b", best)
-    spec = json.loads((best / "config.json").read_text())
-    (best / "config.json").write_text(json.dumps(spec | {"step": best_step}))
-
-
-def report_cli(*args: str | Path):
-    """`translate report` as the lead registers it in translate/cli.py."""
-    app = typer.Typer()
-    app.command()(report)
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 class Page(HTMLParser):
@@ -120,9 +81,10 @@ def run(trained, tmp_path) -> Path:
     return Path(shutil.copytree(trained, tmp_path / "run"))
 
 
+@pytest.mark.e2e
 def test_page_of_a_finished_run_embeds_plots_grids_and_translations(run):
     add_evaluations(run, best_step=2)
-    result = report_cli(run)
+    result = cli("report", run)
     assert result.exit_code == 0, result.output
     path = run / "report.html"
     assert f"Report: {path}" in result.output
@@ -157,10 +119,11 @@ def test_page_of_a_finished_run_embeds_plots_grids_and_translations(run):
     assert {decode(img["src"]).size for img in cells} == {(32, 32)}  # at the training size
 
 
+@pytest.mark.e2e
 def test_held_out_images_with_targets_show_a_target_column_and_psnr(run):
     a, b = write_domain(run.parent / "a", 3, 40, seed=5), write_domain(run.parent / "b", 3, 40, seed=6)
     out = run.parent / "page.html"
-    result = report_cli(run, "--images", a, "--targets", b, "--count", "2", "--model", "a2b", "--out", out)
+    result = cli("report", run, "--images", a, "--targets", b, "--count", "2", "--model", "a2b", "--out", out)
     assert result.exit_code == 0, result.output
     text = out.read_text()
     page = Page(text)
@@ -173,12 +136,13 @@ def test_held_out_images_with_targets_show_a_target_column_and_psnr(run):
     assert "--images" in text and "training data" not in text
 
 
+@pytest.mark.e2e
 def test_a_run_with_nothing_yet_says_what_is_missing(run):
     for name in ("samples", "models", "checkpoints"):
         shutil.rmtree(run / name)
     (run / "log.jsonl").write_text("")
     (run / "losses.png").unlink()
-    result = report_cli(run)
+    result = cli("report", run)
     assert result.exit_code == 0, result.output
     text = (run / "report.html").read_text()
     page = Page(text)
@@ -191,16 +155,16 @@ def test_a_run_with_nothing_yet_says_what_is_missing(run):
 
 
 def test_user_mistakes_exit_2_with_one_line(tmp_path):
-    assert "does not exist" in report_cli(tmp_path / "nowhere").output
+    assert "does not exist" in cli("report", tmp_path / "nowhere").output
     (tmp_path / "empty").mkdir()
-    result = report_cli(tmp_path / "empty")
+    result = cli("report", tmp_path / "empty")
     assert result.exit_code == 2 and "not a run folder" in result.output
     (tmp_path / "empty" / "config.yaml").write_text("method: cyclegan\n")
-    result = report_cli(tmp_path / "empty", "--targets", tmp_path)
+    result = cli("report", tmp_path / "empty", "--targets", tmp_path)
     assert result.exit_code == 2 and "--targets needs --images" in result.output
-    result = report_cli(tmp_path / "empty", "--count", "0")
+    result = cli("report", tmp_path / "empty", "--count", "0")
     assert result.exit_code == 2 and "--count" in result.output
-    result = report_cli(tmp_path / "empty", "--model", "a2b")
+    result = cli("report", tmp_path / "empty", "--model", "a2b")
     assert result.exit_code == 2 and "no such exported model" in result.output
 
 
@@ -267,17 +231,12 @@ def test_training_examples_for_side_by_side_pairs_and_super_resolution(tmp_path)
 
 def test_super_resolution_run_shows_low_res_input_upscaled_output_and_hr_target(tmp_path):
     """An SR model upscales: its column is `scale` times the input's, next to the HR image."""
-    from translate.nets.builders import build_generator
-    from translate.zoo import save_model
-
     hr = write_domain(tmp_path / "hr", 2, 48, seed=3)
     run = tmp_path / "sr-run"
     generator = {"name": "srresnet", "in_channels": 3, "out_channels": 3, "scale": 2, "width": 8, "n_blocks": 1}
-    save_model(
-        build_generator(**generator), {"method": "srresnet", "generator": generator, "scale": 2}, run / "models" / "sr"
-    )
+    save_tiny_model(run / "models" / "sr", generator, method="srresnet", scale=2)
     (run / "config.yaml").write_text(f"method: srresnet\nhr: {hr}\nscale: 2\n")
-    result = report_cli(run)
+    result = cli("report", run)
     assert result.exit_code == 0, result.output
     page = Page((run / "report.html").read_text())
     assert page.table_headers[-3:] == ["input", "final model", "target"]  # no log: no step is known

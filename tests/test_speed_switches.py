@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from tests.helpers import cli, write_domain
+from tests.helpers import assert_same_losses, prepared_method, step_losses, tiny, train, write_domain
 from translate import hardware
 from translate.nets.builders import build_generator
 
@@ -61,22 +61,10 @@ def test_gradient_checkpointing_saves_memory_of_the_blocks():
 def test_gradient_checkpointing_option_trains(tmp_path):
     a = write_domain(tmp_path / "a", 4, 32, seed=1)
     b = write_domain(tmp_path / "b", 4, 32, seed=2)
-    common = ["train", "cyclegan", "--a", a, "--b", b, "--size", "32", "--load-size", "32", "--ngf", "4", "--ndf", "4",
-              "--generator", "resnet6", "--workers", "0", "--steps", "2", "--log-every", "1"]  # fmt: skip
-    result = cli(*common, "--out", tmp_path / "run", "--gradient-checkpointing")
-    assert result.exit_code == 0, result.output
-    refused = cli(
-        *common,
-        "--out",
-        tmp_path / "bad",
-        "--generator",
-        "unet128",
-        "--size",
-        "128",
-        "--load-size",
-        "128",
-        "--gradient-checkpointing",
-    )
+    options = tiny("cyclegan", batch_size=None, steps=2)
+    train("cyclegan", tmp_path / "run", "--a", a, "--b", b, *options, "--gradient-checkpointing")
+    unet = tiny("cyclegan", batch_size=None, steps=2, generator="unet128", size=128, load_size=128)
+    refused = train("cyclegan", tmp_path / "bad", "--a", a, "--b", b, *unet, "--gradient-checkpointing", check=False)
     assert refused.exit_code == 2 and "ResNet generators" in refused.output
 
 
@@ -92,47 +80,6 @@ def test_bf16_on_a_cpu_without_bf16_units_is_warned_about(monkeypatch):
 # -- the levers of tools/bench.py: the same losses as the plain eager step -----------------------------
 
 
-def _prepared(method: str, device: str, **values):
-    """A method built and prepared the way the engine does it (translate/engine/speed.py), tiny networks."""
-    from accelerate import Accelerator
-
-    from translate.config import from_dict
-    from translate.engine.speed import prepare_for_speed
-    from translate.methods import METHODS, method_class
-
-    base = {"a": "x", "b": "x", "size": 32, "load_size": 32, "generator": "resnet6", "ngf": 8, "ndf": 8}
-    base |= {"norm": "instance", "batch_size": 2, "out": "unused"}
-    config = from_dict(METHODS[method].settings, base | values)
-    accelerator = Accelerator(cpu=device == "cpu", mixed_precision=config.mixed_precision)
-    torch.manual_seed(0)
-    m = method_class(method)(config, accelerator)
-    for name in m.network_names:
-        setattr(m, name, accelerator.prepare(prepare_for_speed(getattr(m, name), config, accelerator.device)))
-    m.optimizers = m.configure_optimizers()
-    return m, config
-
-
-def _losses(method: str, device: str, steps: int = 3, **values) -> list[dict[str, float]]:
-    from translate.engine.speed import to_memory_format, use_channels_last
-
-    m, config = _prepared(method, device, **values)
-    g = torch.Generator().manual_seed(1)
-    found = []
-    for step in range(steps):
-        batch = {k: (torch.rand(2, 3, 32, 32, generator=g) * 2 - 1).to(device) for k in ("a", "b")}
-        batch = to_memory_format(batch, use_channels_last(config, torch.device(device)))
-        m.step = step
-        found.append({k: float(v) for k, v in m.train_step(batch).items()})
-    return found
-
-
-def assert_same_losses(fast: list[dict[str, float]], plain: list[dict[str, float]], tolerance: float) -> None:
-    assert [list(s) for s in fast] == [list(s) for s in plain]
-    for step, (a, b) in enumerate(zip(fast, plain, strict=True)):
-        for name in a:
-            assert abs(a[name] - b[name]) <= tolerance * max(1.0, abs(b[name])), (step, name, a[name], b[name])
-
-
 SWITCHES = {
     "batched passes": {"batch_passes": True},
     "channels-last": {"channels_last": "on"},
@@ -145,8 +92,8 @@ SWITCHES = {
 def test_speed_switches_give_the_losses_of_the_plain_step(method, switch):
     """Three steps (so the weights the later steps see were updated with the switch on): same losses
     to 1e-4. pix2pix runs with instance norm here, the case where its D passes are batched."""
-    plain = _losses(method, "cpu", batch_passes=False, channels_last="off")
-    assert_same_losses(_losses(method, "cpu", **SWITCHES[switch]), plain, 1e-4)
+    plain = step_losses(method, "cpu", batch_passes=False, channels_last="off")
+    assert_same_losses(step_losses(method, "cpu", **SWITCHES[switch]), plain, 1e-4)
 
 
 def test_batched_passes_only_where_norm_layers_see_one_image_at_a_time():
@@ -156,7 +103,7 @@ def test_batched_passes_only_where_norm_layers_see_one_image_at_a_time():
         ("instance", "spectral", True, False),  # one power iteration per pass: batching would change it
         ("none", "batch", True, False),
     ):
-        m, _ = _prepared("cyclegan", "cpu", norm=norm, d_norm=d_norm)
+        m, _ = prepared_method("cyclegan", "cpu", norm=norm, d_norm=d_norm)
         assert (m.batch_g, m.batch_d) == (g_batched, d_batched), (norm, d_norm)
 
 
@@ -166,8 +113,8 @@ def test_batched_passes_only_where_norm_layers_see_one_image_at_a_time():
 )
 def test_compiled_step_gives_the_losses_of_the_eager_step():
     """torch.compile on CPU (a C compiler builds the kernels: about two minutes, hence slow)."""
-    plain = _losses("cyclegan", "cpu", steps=2, compile=False)
-    assert_same_losses(_losses("cyclegan", "cpu", steps=2, compile=True), plain, 1e-4)
+    plain = step_losses("cyclegan", "cpu", steps=2, compile=False)
+    assert_same_losses(step_losses("cyclegan", "cpu", steps=2, compile=True), plain, 1e-4)
 
 
 def test_channels_last_auto_is_for_gpus_and_networks_without_instance_norm():
@@ -187,6 +134,6 @@ def test_bf16_autocast_step_stays_close_to_the_fp32_step():
     without bf16 units: slow, so two steps of a tiny net)."""
     from accelerate.state import AcceleratorState
 
-    plain = _losses("cyclegan", "cpu", steps=2)
+    plain = step_losses("cyclegan", "cpu", steps=2)
     AcceleratorState._reset_state(reset_partial_state=True)  # Accelerate's precision is process-wide
-    assert_same_losses(_losses("cyclegan", "cpu", steps=2, mixed_precision="bf16"), plain, 0.02)
+    assert_same_losses(step_losses("cyclegan", "cpu", steps=2, mixed_precision="bf16"), plain, 0.02)

@@ -10,20 +10,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from typer.testing import CliRunner
 
-from tests.data_helpers import write
-from translate.cli import app
+from tests.helpers import cli, random_generator, save_tiny_model, tiny, train, write
 from translate.config import SRGANConfig, SRResNetConfig
 from translate.data.images import image_to_tensor, load_image
 from translate.data.superres import SuperResDataset, bicubic_downscale, bicubic_resize, modcrop
 from translate.errors import ConfigError, DataError
 from translate.inference.tiling import tile_spans, upscale_image
 from translate.metrics.quality import psnr, ssim
-from translate.nets.builders import build_generator
 from translate.zoo import save_model
-
-runner = CliRunner()
 
 
 def photo(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -163,15 +158,9 @@ def test_paired_folders_are_validated(tmp_path):
 # -- tiling and evaluation -------------------------------------------------------------------------
 
 
-def small_sr_net(scale: int = 2, seed: int = 0) -> torch.nn.Module:
-    """A random SRResNet with non-trivial batch-norm statistics, in eval mode as inference runs it."""
-    torch.manual_seed(seed)
-    net = build_generator(name="srresnet", scale=scale, width=8, n_blocks=2)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 1.5)
-    return net.eval()
+# A small x2 SRResNet: random_generator(SR_NET) gives it non-trivial batch-norm statistics, in eval mode as
+# inference runs it.
+SR_NET = {"name": "srresnet", "scale": 2, "width": 8, "n_blocks": 2}
 
 
 def test_tile_spans_cover_the_image_once():
@@ -185,7 +174,7 @@ def test_tile_spans_cover_the_image_once():
 
 
 def test_tiled_upscaling_equals_untiled():
-    net = small_sr_net(scale=2)
+    net = random_generator(SR_NET)
     image = image_to_tensor(photo(50, 70))
     whole = upscale_image(net, image, 2, tile=0)
     assert whole.shape == (100, 140, 3) and whole.dtype == np.uint8
@@ -199,18 +188,17 @@ def test_tiled_upscaling_equals_untiled():
 
 def test_tile_settings_are_checked():
     with pytest.raises(ConfigError, match="larger than twice"):
-        upscale_image(small_sr_net(), image_to_tensor(photo(40, 40)), 2, tile=16, overlap=8)
+        upscale_image(random_generator(SR_NET), image_to_tensor(photo(40, 40)), 2, tile=16, overlap=8)
 
 
 def test_evaluate_matches_the_quality_metrics(tmp_path):
-    net = small_sr_net(scale=2)
-    spec = {"method": "srresnet", "generator": {"name": "srresnet", "scale": 2, "width": 8, "n_blocks": 2}, "scale": 2}
-    save_model(net, spec, tmp_path / "model")
+    net = random_generator(SR_NET)
+    save_model(net, {"method": "srresnet", "generator": SR_NET, "scale": 2}, tmp_path / "model")
     write(tmp_path / "hr" / "a.png", photo(41, 50, seed=1))  # odd height: modcropped to 40
     write(tmp_path / "hr" / "b.png", photo(36, 36, seed=2))
     out = tmp_path / "scores.json"
     command = ["evaluate", "sr", "--model", str(tmp_path / "model"), "--hr", str(tmp_path / "hr")]
-    result = runner.invoke(app, [*command, "--json", str(out)])
+    result = cli(*command, "--json", out)
     assert result.exit_code == 0, result.output
     assert "mean" in result.output and "PSNR-Y" in result.output
     report = json.loads(out.read_text())
@@ -227,7 +215,7 @@ def test_evaluate_matches_the_quality_metrics(tmp_path):
         assert scores["bicubic_psnr_y"] == pytest.approx(psnr(bicubic, hr, crop_border=2), abs=1e-9)
         assert scores["bicubic_ssim_y"] == pytest.approx(ssim(bicubic, hr, crop_border=2), abs=1e-9)
     assert report["mean"]["psnr_y"] == pytest.approx(np.mean([s["psnr_y"] for s in report["images"]]))
-    wrong = runner.invoke(app, [*command, "--scale", "4"])
+    wrong = cli(*command, "--scale", "4")
     assert wrong.exit_code == 2 and "upscales x2" in wrong.output
 
 
@@ -242,19 +230,10 @@ def hr_folder(tmp_path_factory) -> Path:
     return root
 
 
-SMALL = ["--scale", "2", "--hr-size", "24", "--blocks", "1", "--width", "8", "--batch-size", "2", "--workers", "0"]
-
-
-def train(method: str, hr: Path, out: Path, *options: str):
-    args = ["train", method, "--hr", str(hr), "--out", str(out), *SMALL, "--log-every", "1", *options]
-    return runner.invoke(app, args)
-
-
 @pytest.fixture(scope="module")
 def srresnet_run(hr_folder, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "srresnet"
-    result = train("srresnet", hr_folder, out, "--steps", "3", "--save-every", "2", "--sample-every", "2")
-    assert result.exit_code == 0, result.output
+    train("srresnet", out, "--hr", hr_folder, *tiny("srresnet", steps=3, save_every=2, sample_every=2))
     return out
 
 
@@ -270,21 +249,18 @@ def test_train_srresnet_exports_an_upscaler(srresnet_run):
 def test_srgan_init_and_resume(srresnet_run, hr_folder, tmp_path):
     out = tmp_path / "srgan"
     extra = ["--init", str(srresnet_run), "--content-loss", "mse", "--ndf", "8", "--save-every", "2"]
-    first = train("srgan", hr_folder, out, *extra, "--steps", "2")
-    assert first.exit_code == 0, first.output
+    train("srgan", out, "--hr", hr_folder, *tiny("srgan"), *extra, "--steps", "2")
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert set(log[0]["losses"]) == {"content", "G_adv", "D"}
-    resumed = runner.invoke(app, ["train", "srgan", "--resume", "--out", str(out), "--steps", "4"])
-    assert resumed.exit_code == 0, resumed.output
+    resumed = train("srgan", out, "--resume", "--steps", "4")
     assert "at step 2" in resumed.output
     assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
     assert (out / "checkpoints" / "step-00000004").is_dir()
 
 
 def test_srgan_init_must_match_the_architecture(srresnet_run, hr_folder, tmp_path):
-    result = train(
-        "srgan", hr_folder, tmp_path / "bad", "--init", str(srresnet_run), "--content-loss", "mse", "--blocks", "2"
-    )
+    options = ("--init", srresnet_run, "--content-loss", "mse", "--blocks", "2")
+    result = train("srgan", tmp_path / "bad", "--hr", hr_folder, *tiny("srgan"), *options, check=False)
     assert result.exit_code == 2
     assert "does not fit this run" in result.output and "it has --blocks 1; this run --blocks 2" in result.output
 
@@ -293,37 +269,32 @@ def test_missing_vgg_weights_stop_srgan_before_training(hr_folder, tmp_path, mon
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(torch.hub, "_hub_dir", None)
     out = tmp_path / "run"
-    result = train("srgan", hr_folder, out, "--steps", "1")
+    result = train("srgan", out, "--hr", hr_folder, *tiny("srgan"), "--steps", "1", check=False)
     assert result.exit_code == 2
     assert "VGG19 weights not found" in result.stderr and "--content-loss mse" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
 
 
+@pytest.mark.e2e
 def test_upscale_and_convert_a_folder(srresnet_run, hr_folder, tmp_path):
-    result = runner.invoke(
-        app,
-        ["upscale", "--model", str(srresnet_run), "--input", str(hr_folder), "--output", str(tmp_path / "up")]
-        + ["--tile", "16", "--tile-overlap", "4"],
-    )
+    result = cli(
+        "upscale", "--model", srresnet_run, "--input", hr_folder, "--output", tmp_path / "up",
+        "--tile", "16", "--tile-overlap", "4",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Converted 3 image(s)" in result.output
     tiled = np.asarray(load_image(tmp_path / "up" / "0.png"))
     assert tiled.shape == (80, 96, 3)
-    converted = runner.invoke(
-        app, ["convert", "--model", str(srresnet_run), "--input", str(hr_folder), "--output", str(tmp_path / "c")]
-    )
+    converted = cli("convert", "--model", srresnet_run, "--input", hr_folder, "--output", tmp_path / "c")
     assert converted.exit_code == 0, converted.output
     whole = np.asarray(load_image(tmp_path / "c" / "0.png"))  # 40x48 < 512: one tile
     assert np.abs(whole.astype(int) - tiled.astype(int)).mean() < 1.0
 
 
 def test_upscale_refuses_a_translation_model(tmp_path, hr_folder):
-    net = build_generator("resnet6", ngf=4)
-    save_model(net, {"method": "cyclegan", "generator": {"name": "resnet6", "ngf": 4}}, tmp_path / "m")
-    result = runner.invoke(
-        app, ["upscale", "--model", str(tmp_path / "m"), "--input", str(hr_folder), "--output", str(tmp_path / "o")]
-    )
+    model = save_tiny_model(tmp_path / "m")
+    result = cli("upscale", "--model", model, "--input", hr_folder, "--output", tmp_path / "o")
     assert result.exit_code == 2 and "not a super-resolution one" in result.output
 
 
@@ -338,7 +309,6 @@ def test_learning_rate_drops_to_a_tenth():
 
 
 def test_hr_size_error_is_one_line_through_the_cli(hr_folder, tmp_path):
-    args = ["train", "srresnet", "--hr", str(hr_folder), "--out", str(tmp_path / "r"), "--scale", "4"]
-    result = runner.invoke(app, [*args, "--hr-size", "30"])
+    result = train("srresnet", tmp_path / "r", "--hr", hr_folder, "--scale", "4", "--hr-size", "30", check=False)
     assert result.exit_code == 2
     assert result.stderr.strip() == "Error: --hr-size 30 must be a positive multiple of --scale 4 (try --hr-size 32)"

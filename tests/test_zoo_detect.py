@@ -12,11 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-import typer
 from safetensors.torch import save_file
-from typer.testing import CliRunner
 
-from translate.cli_inspect import inspect
+from tests.helpers import cli, save_tiny_model, tiny, train, write_domain
 from translate.errors import ConfigError, DataError
 from translate.inference.tiling import is_upscaler
 from translate.nets.builders import build_generator
@@ -285,15 +283,9 @@ def test_without_spandrel_an_sr_file_says_how_to_get_it(esrgan, tmp_path, monkey
 # --- translate inspect ----------------------------------------------------------------------------
 
 
-def run_inspect(*args: str | Path):
-    app = typer.Typer()
-    app.command()(inspect)
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
 @needs_reference
 def test_inspect_reports_what_was_detected():
-    result = run_inspect(REFERENCE / "resnet9_instance_ngf8.pth")
+    result = cli("inspect", REFERENCE / "resnet9_instance_ngf8.pth")
     assert result.exit_code == 0, result.output
     lines = {line.split("  ", 1)[0]: line.split("  ", 1)[1].strip() for line in result.output.splitlines()}
     net, _ = load_model(REFERENCE / "resnet9_instance_ngf8.pth")
@@ -301,17 +293,17 @@ def test_inspect_reports_what_was_detected():
     assert (lines["ngf"], lines["norm"], lines["dropout"], lines["antialias"]) == ("8", "instance", "no", "no")
     assert lines["channels"] == "3 -> 3" and lines["parameters"] == f"{sum(p.numel() for p in net.parameters()):,}"
     assert lines["size multiple"].startswith("4 ")
-    unet = run_inspect(REFERENCE / "unet256_batch_ngf8.pth")
+    unet = cli("inspect", REFERENCE / "unet256_batch_ngf8.pth")
     assert "U-Net generator, 8 downsamplings (unet256)" in unet.output and "train mode" in unet.output
-    refused = run_inspect(REFERENCE / "patchgan3_batch_ndf8_in6.pth")
+    refused = cli("inspect", REFERENCE / "patchgan3_batch_ndf8_in6.pth")
     assert refused.exit_code == 2 and "PatchGAN discriminator" in refused.output
 
 
 def test_inspect_shows_antialias_and_sr_scale(esrgan, tmp_path):
     cut = save_as(build_generator("resnet6", ngf=4, antialias=True).state_dict(), tmp_path / "cut.pth")
-    result = run_inspect(cut)
+    result = cli("inspect", cut)
     assert result.exit_code == 0 and "blurred down- and upsampling (CUT)" in result.output
-    sr = run_inspect(save_as(esrgan.state_dict(), tmp_path / "RRDB_x2.pth"))
+    sr = cli("inspect", save_as(esrgan.state_dict(), tmp_path / "RRDB_x2.pth"))
     assert sr.exit_code == 0, sr.output
     assert "x2" in sr.output and "ESRGAN" in sr.output
 
@@ -320,30 +312,17 @@ def test_inspect_shows_antialias_and_sr_scale(esrgan, tmp_path):
 
 
 def test_init_from_a_reference_file_picks_the_direction_and_checks_the_architecture(tmp_path):
-    from tests.helpers import cli, write_domain
-
     a, b = write_domain(tmp_path / "a", 2, 32, seed=1), write_domain(tmp_path / "b", 2, 32, seed=2)
-    options = ["--size", "32", "--load-size", "32", "--generator", "resnet6", "--ngf", "4", "--ndf", "4"]
-    options += ["--a", a, "--b", b, "--steps", "1", "--workers", "0"]
+    options = ("--a", a, "--b", b, *tiny("cyclegan", batch_size=None, log_every=None, steps=1))
     wrong = save_as(build_generator("resnet6", ngf=8).state_dict(), tmp_path / "wide_net_G_A.pth")
-    refused = cli("train", "cyclegan", "--out", tmp_path / "r1", *options, "--init", wrong)
+    refused = train("cyclegan", tmp_path / "r1", *options, "--init", wrong, check=False)
     assert refused.exit_code == 2 and "does not fit this run: its generator is name resnet6, ngf 8" in refused.stderr
     g_b = save_as(build_generator("resnet6", ngf=4).state_dict(), tmp_path / "latest_net_G_B.pth")
-    result = cli("train", "cyclegan", "--out", tmp_path / "r2", *options, "--init", g_b)
-    assert result.exit_code == 0, result.output + result.stderr
+    result = train("cyclegan", tmp_path / "r2", *options, "--init", g_b)
     assert "Initialised b2a from" in result.output
 
 
 # -- model folders from elsewhere: config.json is checked before anything is built ---------------
-
-
-def _tiny_folder(tmp_path: Path) -> Path:
-    from translate.nets.builders import build_generator
-    from translate.zoo import save_model
-
-    generator = {"name": "resnet6", "in_channels": 3, "out_channels": 3, "ngf": 4, "norm": "instance", "dropout": False}
-    save_model(build_generator(**generator), {"method": "cyclegan", "generator": generator, "size": 32}, tmp_path / "m")
-    return tmp_path / "m"
 
 
 @pytest.mark.parametrize(
@@ -364,7 +343,7 @@ def test_config_json_with_unknown_keys_or_absurd_values_is_refused(tmp_path, cha
     from translate.errors import ConfigError
     from translate.zoo import load_model
 
-    folder = _tiny_folder(tmp_path)
+    folder = save_tiny_model(tmp_path / "m", size=32)
     spec = json.loads((folder / "config.json").read_text())
     change(spec)
     (folder / "config.json").write_text(json.dumps(spec))
@@ -379,7 +358,7 @@ def test_weights_that_do_not_fit_config_json_give_one_line(tmp_path):
     from translate.errors import ConfigError
     from translate.zoo import load_model
 
-    folder = _tiny_folder(tmp_path)
+    folder = save_tiny_model(tmp_path / "m", size=32)
     spec = json.loads((folder / "config.json").read_text())
     spec["generator"]["ngf"] = 8
     (folder / "config.json").write_text(json.dumps(spec))

@@ -1,7 +1,7 @@
 """Nothing lost on a crash: each test injects one fault into a tiny CycleGAN run and checks what survives.
 
 Damaged checkpoints, a resume before the first checkpoint, SIGTERM, a second run on the same folder,
-a full disk, NaN losses. The SIGKILL trials and the two-process SIGTERM are in test_fault_trials.py
+a full disk, NaN losses. The SIGKILL trials and the two-process SIGTERM are in test_training_faults.py
 (slow suite). docs/RELIABILITY.md sums up what these measure.
 """
 
@@ -24,15 +24,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.helpers import cli, day_and_night, one_line_error
+from tests.helpers import day_and_night, one_line_error, tiny, train
 from translate.engine.checkpoint import verify_checkpoint
 from translate.engine.runlock import HOLDER_FILE, RunLock
 from translate.run_folder import MARKER, checkpoint_name, list_checkpoints
 
-TINY = (
-    "--size", "32", "--load-size", "32", "--generator", "resnet6", "--ngf", "4", "--ndf", "4",
-    "--batch-size", "2", "--workers", "0", "--log-every", "1", "--sample-every", "1000", "--decay-from", "1.0",
-)  # fmt: skip
+TINY = tiny("cyclegan", sample_every=1000, decay_from=1.0)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -43,22 +40,18 @@ def domains(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def three_checkpoints(domains, tmp_path_factory) -> Path:
+def data(domains) -> tuple[str | Path, ...]:
+    """The training data and tiny options of every run here."""
+    a, b = domains
+    return ("--a", a, "--b", b, *TINY)
+
+
+@pytest.fixture(scope="module")
+def three_checkpoints(data, tmp_path_factory) -> Path:
     """A finished 3-step run with a checkpoint after every step; tests work on copies."""
     out = tmp_path_factory.mktemp("base") / "run"
-    train(domains, out, "--steps", "3", "--save-every", "1", "--keep-checkpoints", "3")
+    train("cyclegan", out, *data, "--steps", "3", "--save-every", "1", "--keep-checkpoints", "3")
     return out
-
-
-def run_cli(domains, out: Path, *extra: str):
-    a, b = domains
-    return cli("train", "cyclegan", "--a", a, "--b", b, "--out", out, *TINY, *extra)
-
-
-def train(domains, out: Path, *extra: str):
-    result = run_cli(domains, out, *extra)
-    assert result.exit_code == 0, result.output + (result.stderr or "")
-    return result
 
 
 def logged_steps(run: Path) -> list[int]:
@@ -84,7 +77,7 @@ def test_verify_names_a_truncated_or_corrupted_file(three_checkpoints, tmp_path)
     assert list_checkpoints(run / "checkpoints") == [second, third]  # without the marker it does not count
 
 
-def test_resume_falls_back_past_incomplete_and_unloadable_checkpoints(domains, three_checkpoints, tmp_path):
+def test_resume_falls_back_past_incomplete_and_unloadable_checkpoints(data, three_checkpoints, tmp_path):
     run = shutil.copytree(three_checkpoints, tmp_path / "run")
     checkpoints = run / "checkpoints"
     (checkpoints / checkpoint_name(3) / MARKER).unlink()  # as if the write had stopped before the marker
@@ -98,7 +91,7 @@ def test_resume_falls_back_past_incomplete_and_unloadable_checkpoints(domains, t
     ).hexdigest()
     (second / MARKER).write_text(json.dumps(marker))
 
-    result = train(domains, run, "--steps", "4", "--resume")
+    result = train("cyclegan", run, *data, "--steps", "4", "--resume")
     assert "step-00000003 is incomplete" in result.stderr
     assert re.search(r"step-00000002 could not be loaded .*falling back to the previous one", result.stderr)
     assert f"Resumed {run} at step 1 from step-00000001" in result.output
@@ -110,7 +103,7 @@ def test_resume_falls_back_past_incomplete_and_unloadable_checkpoints(domains, t
 # -- 2. resume before the first checkpoint; 4. the run-folder lock ----------------------------------------
 
 
-def test_resume_before_the_first_checkpoint_starts_over(domains, three_checkpoints, tmp_path):
+def test_resume_before_the_first_checkpoint_starts_over(data, three_checkpoints, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(three_checkpoints / "config.yaml", run / "config.yaml")
@@ -120,7 +113,7 @@ def test_resume_before_the_first_checkpoint_starts_over(domains, three_checkpoin
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     (run / HOLDER_FILE).write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "since": 0}))
 
-    result = train(domains, run, "--steps", "2", "--resume")
+    result = train("cyclegan", run, *data, "--steps", "2", "--resume")
     assert "starting over" in result.output
     assert f"took over the stale lock of pid {int(dead.stdout)}" in result.stderr
     assert "step-00000002.tmp, a checkpoint whose write was cut off" in result.stderr
@@ -129,19 +122,19 @@ def test_resume_before_the_first_checkpoint_starts_over(domains, three_checkpoin
     assert not (run / HOLDER_FILE).exists()  # released at the end
 
 
-def test_resume_of_a_folder_that_does_not_exist_is_an_error(domains, tmp_path):
-    message = one_line_error(run_cli(domains, tmp_path / "typo", "--steps", "1", "--resume"))
+def test_resume_of_a_folder_that_does_not_exist_is_an_error(data, tmp_path):
+    message = one_line_error(train("cyclegan", tmp_path / "typo", *data, "--steps", "1", "--resume", check=False))
     assert "nothing to resume" in message and "does not exist" in message
 
 
-def test_a_second_run_on_a_locked_folder_is_told_who_holds_it(domains, tmp_path):
+def test_a_second_run_on_a_locked_folder_is_told_who_holds_it(data, tmp_path):
     run = tmp_path / "run"
     code = "import sys, time; from pathlib import Path; from translate.engine.runlock import RunLock\n"
     code += "lock = RunLock(Path(sys.argv[1])); lock.acquire(); print('locked', flush=True); time.sleep(120)"
     holder = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        message = one_line_error(run_cli(domains, run, "--steps", "1"))
+        message = one_line_error(train("cyclegan", run, *data, "--steps", "1", check=False))
         assert f"in use by pid {holder.pid} on host {socket.gethostname()}" in message
         assert not (run / "config.yaml").exists()  # the second run wrote nothing
     finally:
@@ -157,10 +150,9 @@ def test_a_second_run_on_a_locked_folder_is_told_who_holds_it(domains, tmp_path)
 # -- 3. SIGTERM ---------------------------------------------------------------------------------------
 
 
-def test_sigterm_saves_a_checkpoint_at_a_step_boundary_and_exits_143(domains, tmp_path):
-    a, b = domains
+def test_sigterm_saves_a_checkpoint_at_a_step_boundary_and_exits_143(data, tmp_path):
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "translate", "train", "cyclegan", "--a", a, "--b", b, "--out", run, *TINY]
+    command = [sys.executable, "-m", "translate", "train", "cyclegan", "--out", run, *data]
     command += ["--steps", "100000", "--save-every", "100000"]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(list(map(str, command)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -180,7 +172,7 @@ def test_sigterm_saves_a_checkpoint_at_a_step_boundary_and_exits_143(domains, tm
     assert verify_checkpoint(run / "checkpoints" / checkpoint_name(step)) is None
     assert logged_steps(run) == list(range(1, step + 1))  # log and checkpoint agree: a whole step boundary
 
-    resumed = train(domains, run, "--steps", str(step + 1), "--resume")
+    resumed = train("cyclegan", run, *data, "--steps", str(step + 1), "--resume")
     assert f"Resumed {run} at step {step} from {checkpoint_name(step)}" in resumed.output
     assert logged_steps(run) == list(range(1, step + 2))
 
@@ -192,7 +184,7 @@ def enospc(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(args[-1]) if args else None)
 
 
-def test_full_disk_during_a_checkpoint_stops_with_one_line_and_keeps_the_previous(domains, tmp_path, monkeypatch):
+def test_full_disk_during_a_checkpoint_stops_with_one_line_and_keeps_the_previous(data, tmp_path, monkeypatch):
     import translate.engine.checkpoint as checkpoint
 
     run = tmp_path / "run"
@@ -207,7 +199,7 @@ def test_full_disk_during_a_checkpoint_stops_with_one_line_and_keeps_the_previou
 
     with monkeypatch.context() as patch:
         patch.setattr(checkpoint, "save_file", save_file)
-        message = one_line_error(run_cli(domains, run, "--steps", "3", "--save-every", "1"))
+        message = one_line_error(train("cyclegan", run, *data, "--steps", "3", "--save-every", "1", check=False))
     assert f"could not write checkpoint {run / 'checkpoints' / 'step-00000002'}: No space left on device" in message
     assert "extra_0.safetensors" in message and "step-00000001, is intact" in message
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-00000001"]  # half-written one removed
@@ -217,7 +209,7 @@ def test_full_disk_during_a_checkpoint_stops_with_one_line_and_keeps_the_previou
     from PIL import Image
 
     monkeypatch.setattr(Image.Image, "save", enospc)
-    result = train(domains, run, "--steps", "3", "--save-every", "1", "--resume", "--sample-every", "1")
+    result = train("cyclegan", run, *data, "--steps", "3", "--save-every", "1", "--resume", "--sample-every", "1")
     assert "Resumed" in result.output and "step 1 from step-00000001" in result.output
     assert f"could not write the sample grid {run / 'samples' / 'step-00000002.png'}" in result.stderr
     assert "No space left on device" in result.stderr
@@ -226,12 +218,12 @@ def test_full_disk_during_a_checkpoint_stops_with_one_line_and_keeps_the_previou
     assert (run / "models" / "b2a" / "model.safetensors").is_file()
 
 
-def test_failed_accelerate_save_state_leaves_no_checkpoint_behind(domains, tmp_path, monkeypatch):
+def test_failed_accelerate_save_state_leaves_no_checkpoint_behind(data, tmp_path, monkeypatch):
     from accelerate import Accelerator
 
     monkeypatch.setattr(Accelerator, "save_state", lambda self, output_dir, **kw: enospc(Path(output_dir) / "x"))
     run = tmp_path / "run"
-    message = one_line_error(run_cli(domains, run, "--steps", "1", "--save-every", "1"))
+    message = one_line_error(train("cyclegan", run, *data, "--steps", "1", "--save-every", "1", check=False))
     assert "could not write checkpoint" in message and "there is no earlier checkpoint" in message
     assert list((run / "checkpoints").iterdir()) == []
     assert not (run / "models").exists()
@@ -258,11 +250,13 @@ def nan_batch_at(monkeypatch):
     return poison
 
 
-def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(domains, tmp_path, nan_batch_at):
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(data, tmp_path, nan_batch_at):
     nan_batch_at(2)  # the third step
     run = tmp_path / "run"
     # Logged every 5 steps: the NaN at step 3 is caught by the check before step 4's checkpoint.
-    message = one_line_error(run_cli(domains, run, "--steps", "6", "--save-every", "2", "--log-every", "5"))
+    message = one_line_error(
+        train("cyclegan", run, *data, "--steps", "6", "--save-every", "2", "--log-every", "5", check=False)
+    )
     assert re.search(r"loss G_ab \(and \d+ other losses\) was nan at step 3", message), message
     assert "step-00000002, is from before it" in message and "--on-nan skip" in message
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-00000002"]  # poisoned step 4 not saved
@@ -271,13 +265,12 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(domains, tmp_path,
     assert not (run / "models").exists() and not (run / "log.jsonl").exists()
 
 
-def test_nan_skip_drops_the_whole_update_of_that_batch(domains, tmp_path, nan_batch_at):
+def test_nan_skip_drops_the_whole_update_of_that_batch(data, tmp_path, nan_batch_at):
     nan_batch_at(1)  # the second step
     run = tmp_path / "run"
     # Batch norm: its running statistics are part of what the NaN batch must not change.
-    result = train(
-        domains, run, "--steps", "2", "--save-every", "1", "--on-nan", "skip", "--norm", "batch", "--pool-size", "2"
-    )
+    options = ("--steps", "2", "--save-every", "1", "--on-nan", "skip", "--norm", "batch", "--pool-size", "2")
+    result = train("cyclegan", run, *data, *options)
     assert "dropped the update of 1 batch(es) up to step 2" in result.stderr
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert "skipped" not in records[0] and records[1]["skipped"] == 1

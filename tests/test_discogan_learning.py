@@ -8,16 +8,14 @@ error (0.27) leaves too little room above that floor for a robust check, inversi
 Tiny on purpose (width 8, 150 steps of 8 images at 64x64, both updates on every batch, no GAN
 curriculum): about 30 s of one CPU core. Run on one thread, so the numbers do not depend on the
 machine's core count and an oversubscribed machine does not stall OpenMP. Reproduce with:
-    .venv/bin/pytest -q -s tests/test_learning_discogan.py
+    .venv/bin/pytest -q -s tests/test_discogan_learning.py
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import numpy as np
-import pytest
 import torch
 
 from tests.helpers import write_domain
@@ -32,14 +30,6 @@ SIZE = 64  # DiscoGAN's own size: its networks take 64x64 (or 128x128) only
 
 def invert(rgb: np.ndarray) -> np.ndarray:
     return 255 - rgb
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_discogan_learns_colour_inversion_unpaired(tmp_path, one_thread):

@@ -21,8 +21,18 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.data_helpers import random_rgb, write, write_side_by_side
-from tests.helpers import cli, write_domain
+from tests.helpers import (
+    TINY_GENERATOR,
+    cli,
+    random_generator,
+    random_rgb,
+    save_tiny_model,
+    tiny,
+    train,
+    write,
+    write_domain,
+    write_side_by_side,
+)
 from translate.data import catalog, datasets, download
 from translate.data.datasets import PairedDataset, UnpairedDataset
 from translate.data.folders import find_images, safe_output_path
@@ -302,11 +312,10 @@ def test_training_run_with_bad_files_trains_and_reports(tmp_path, caplog):
     b = write_domain(tmp_path / "b", 4, 32, seed=2)
     (b / "notes.png").write_text("not a picture")
     _damaged_after_header(a / "002.png", size=32)
-    fast = ("--size", "32", "--load-size", "32", "--generator", "resnet6", "--ngf", "4", "--ndf", "4", "--workers", "0")
-    fast += ("--steps", "2")  # the fixed sample batch (items 0-3) meets the damaged file at once
+    # steps 2: the fixed sample batch (items 0-3) meets the damaged file at once
+    options = tiny("cyclegan", log_every=None, steps=2)
     with caplog.at_level(logging.WARNING):
-        result = cli("train", "cyclegan", "--a", a, "--b", b, "--out", tmp_path / "run", *fast, "--batch-size", "2")
-    assert result.exit_code == 0, result.output + result.stderr
+        train("cyclegan", tmp_path / "run", "--a", a, "--b", b, *options)
     warnings = _warnings(caplog)
     assert sum(m.startswith("skipping 1 of 5 images of domain B") for m in warnings) == 1
     assert sum(m.startswith(f"{a / '002.png'}: not a readable image") for m in warnings) == 1
@@ -452,17 +461,14 @@ def test_catalog_download_trusts_on_first_use(tmp_path, known, monkeypatch):
 
 def test_pretrained_download_trusts_on_first_use(tmp_path, known, monkeypatch):
     from translate import pretrained
-    from translate.nets.builders import build_generator
 
-    tiny = {"name": "resnet6", "in_channels": 3, "out_channels": 3, "ngf": 4, "norm": "instance", "dropout": False}
     source = tmp_path / "upstream" / "tiny.pth"
     source.parent.mkdir()
-    entry = pretrained.Pretrained("tiny", "cyclegan", source.as_uri(), "a test", tiny, 1)
+    entry = pretrained.Pretrained("tiny", "cyclegan", source.as_uri(), "a test", TINY_GENERATOR, 1)
     monkeypatch.setitem(pretrained.MANIFEST, "tiny", entry)
     monkeypatch.setenv("TRANSLATE_WEIGHTS", str(tmp_path / "weights"))
     for seed, code in ((0, 0), (1, 2)):
-        torch.manual_seed(seed)
-        torch.save(build_generator(**tiny).state_dict(), source)
+        torch.save(random_generator(TINY_GENERATOR, seed).state_dict(), source)
         result = cli("weights", "download", "tiny")
         assert result.exit_code == code, result.output + result.stderr
         if seed == 0:
@@ -472,11 +478,7 @@ def test_pretrained_download_trusts_on_first_use(tmp_path, known, monkeypatch):
 
 
 def test_conversion_reports_bad_files_and_converts_the_rest(tmp_path):
-    from translate.model_folder import save_model
-    from translate.nets.builders import build_generator
-
-    tiny = {"name": "resnet6", "in_channels": 3, "out_channels": 3, "ngf": 4, "norm": "instance", "dropout": False}
-    save_model(build_generator(**tiny), {"method": "cyclegan", "generator": tiny, "size": 32}, tmp_path / "model")
+    save_tiny_model(tmp_path / "model", size=32)
     inputs = write_domain(tmp_path / "in", 1, 32, seed=4)
     (inputs / "zero.jpg").write_bytes(b"")
     (inputs / "text.png").write_bytes(b"hello")

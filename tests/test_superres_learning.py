@@ -6,7 +6,7 @@ seen, after 400 steps.
 Width 16 and 4 blocks keep it to about a minute of one CPU core; measured with tools/measure_defaults.py
 (three seeds): +0.90 to +1.02 dB. The paper's width 64 and 16 blocks reach +1.2 dB in the same 400 steps
 but take ~12 CPU minutes. The photos ship with scikit-image (no download). Run alone, with its numbers:
-    .venv/bin/pytest -q -s -m slow tests/test_learning_srgan.py
+    .venv/bin/pytest -q -s -m slow tests/test_superres_learning.py
 """
 
 from __future__ import annotations
