@@ -29,6 +29,6 @@ def load_model(
     `device="auto"` takes the GPU when there is one; `precision` is fp32, bf16 or fp16 (GPU).
     The result is called on a PIL image or a list of them, or converts folders (`.convert_folder`).
     """
-    from translate.inference.runner import Translator
+    from translate.inference.runner import Translator  # lazy: `import translate` stays light (torch)
 
     return Translator.load(source, direction=direction, device=device, precision=precision)

@@ -6,6 +6,7 @@ them, so `translate --help` and option errors answer at once.
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ app.command("report")(report)
 
 def run_training(config: TrainConfig) -> None:
     with user_errors():
-        from translate.engine.trainer import Trainer  # lazy: torch and accelerate, not at CLI start-up
+        from translate.engine.trainer import Trainer  # lazy: CLI start-up (torch, accelerate)
 
         trainer = Trainer(config, method_class(config.method))
         try:
@@ -150,13 +151,13 @@ def upscale(
 def _convert(options: dict[str, Any], require_upscaler: bool) -> None:
     """Run the pipeline with a command's options (by name) and report; exit 1 when files failed."""
     with user_errors():
-        from translate.inference.runner import convert_folder
+        from translate.inference.runner import convert_folder  # lazy: CLI start-up (torch)
 
         paths = [options.pop(name) for name in ("model", "input", "output")]
         options["direction"] = direction_value(options.get("direction"))
         options["suffix"] = f".{options.pop('format')}"
         report = convert_folder(*paths, require_upscaler=require_upscaler, **options)
-    from translate.inference.pipeline import process_state
+    from translate.inference.pipeline import process_state  # lazy: CLI start-up (torch)
 
     if process_state().is_main_process:
         typer.echo(report.summary())
@@ -185,9 +186,7 @@ def _close_process_group() -> None:
     """
     if "torch" not in sys.modules:
         return
-    import gc
-
-    import torch.distributed as dist
+    import torch.distributed as dist  # lazy: only once a command has loaded torch (checked above)
 
     if dist.is_available() and dist.is_initialized():
         gc.collect()

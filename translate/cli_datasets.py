@@ -25,7 +25,7 @@ def combine(
 ) -> None:
     """Join two aligned folders into side-by-side A|B images (the layout of the public pix2pix sets)."""
     with user_errors():
-        from translate.data.pairs import combine_folders
+        from translate.data.pairs import combine_folders  # lazy: CLI start-up (torch)
 
         typer.echo(combine_folders(a, b, out, overwrite=overwrite).summary("side-by-side image(s)"))
 
@@ -38,7 +38,7 @@ def split(
 ) -> None:
     """Cut side-by-side A|B images into two aligned folders, OUT/A and OUT/B."""
     with user_errors():
-        from translate.data.pairs import split_folder
+        from translate.data.pairs import split_folder  # lazy: CLI start-up (torch)
 
         typer.echo(split_folder(data, out, overwrite=overwrite).summary("pair(s)"))
 
@@ -54,7 +54,7 @@ _DATA_ROOT_HELP = (
 @datasets_app.command("list")
 def list_datasets(data_root: Path | None = typer.Option(None, "--data-root", help=_DATA_ROOT_HELP)) -> None:
     """The named public data sets, their domains (names for --a / --b) and what is already here."""
-    from translate.data import catalog
+    from translate.data import catalog  # lazy: CLI start-up (urllib, ssl)
 
     root = catalog.data_root(data_root)
     typer.echo(f"Data sets in {root}")
@@ -75,7 +75,7 @@ def download(
 ) -> None:
     """Download, verify and unpack a named data set; run it again to resume an interrupted download."""
     with user_errors():
-        from translate.data import catalog
+        from translate.data import catalog  # lazy: CLI start-up (urllib, ssl)
 
         root = catalog.data_root(data_root)
         dataset = catalog.get(name)
@@ -95,7 +95,7 @@ def prepare(
 ) -> None:
     """Cut a paired set's side-by-side A|B images into domain folders, once (CycleGAN sets come split)."""
     with user_errors():
-        from translate.data import catalog
+        from translate.data import catalog  # lazy: CLI start-up (urllib, ssl)
 
         root = catalog.data_root(data_root)
         dataset = catalog.get(name)
@@ -113,7 +113,7 @@ def report_download(name: str, where: Path, digest: str | None, pinned: str | No
         return False
     checked = f"matches {listed_in}" if pinned else f"not in {listed_in}, so unverified"
     if not pinned:
-        from translate.data.download import first_use_note
+        from translate.data.download import first_use_note  # lazy: CLI start-up (urllib, ssl)
 
         note = first_use_note(digest)
         checked += f"; {note}" if note else ""
@@ -124,7 +124,7 @@ def report_download(name: str, where: Path, digest: str | None, pinned: str | No
 @contextlib.contextmanager
 def byte_progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
     """A rich download bar; yields the callback that moves it: update(bytes so far, total or None)."""
-    from rich.progress import (
+    from rich.progress import (  # lazy: CLI start-up (rich)
         BarColumn,
         DownloadColumn,
         Progress,

@@ -34,7 +34,7 @@ def sr(
 ) -> None:
     """PSNR and SSIM (Y channel, border cropped) of a super-resolution model, next to bicubic upscaling."""
     with user_errors():
-        from translate.evaluation.sr import evaluate_sr
+        from translate.evaluation.sr import evaluate_sr  # lazy: CLI start-up (torch)
 
         _report(evaluate_sr(model, hr, scale=scale, device=device, tile=tile, tile_overlap=tile_overlap), json_out)
 
@@ -51,7 +51,7 @@ def paired(
 ) -> None:
     """L1, PSNR and SSIM of a translation model against ground-truth pairs, next to the input itself."""
     with user_errors():
-        from translate.evaluation.paired import evaluate_paired
+        from translate.evaluation.paired import evaluate_paired  # lazy: CLI start-up (torch)
 
         way = direction_value(direction)
         _report(evaluate_paired(model, data=data, a=a, b=b, direction=way, device=device), json_out)
@@ -71,7 +71,7 @@ def unpaired(
 ) -> None:
     """FID and KID (Inception features) of a model's translations against real targets, next to the input itself."""
     with user_errors():
-        from translate.evaluation.unpaired import evaluate_unpaired
+        from translate.evaluation.unpaired import evaluate_unpaired  # lazy: CLI start-up (torch)
 
         evaluation = evaluate_unpaired(
             model,
@@ -85,7 +85,7 @@ def unpaired(
 
 
 def _report(evaluation, json_out: Path | None) -> None:
-    from translate.evaluation.report import print_table, write_json
+    from translate.evaluation.report import print_table, write_json  # lazy: CLI start-up (numpy, rich)
 
     print_table(evaluation)
     if json_out is not None:

@@ -54,8 +54,8 @@ def export(
     tolerance: float = typer.Option(1e-3, "--tolerance", help="Largest accepted difference from PyTorch."),
 ) -> None:
     with user_errors():
-        from translate.export import export_model
-        from translate.zoo import load_model
+        from translate.export import export_model  # lazy: CLI start-up (torch)
+        from translate.zoo import load_model  # lazy: CLI start-up (torch)
 
         net, spec = load_model(model, direction=direction_value(direction), device="cpu")
         target = out or default_out(model, direction_value(direction), format.value)

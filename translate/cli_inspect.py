@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from translate.cli_options import DIRECTION, Direction, direction_value, user_errors
+from translate.nets.registry import architecture
 
 
 def inspect(
@@ -23,7 +24,7 @@ def inspect(
 ) -> None:
     """Show the architecture detected in a generator file (or stored with a model): no need to know it beforehand."""
     with user_errors():
-        from translate.zoo import load_model
+        from translate.zoo import load_model  # lazy: CLI start-up (torch)
 
         net, spec = load_model(file, direction_value(direction))
         parameters = sum(p.numel() for p in net.parameters())
@@ -34,8 +35,6 @@ def inspect(
 
 def describe(spec: dict[str, Any], parameters: int) -> list[tuple[str, str]]:
     """(label, value) lines for a model's spec, as `load_model` returns it."""
-    from translate.nets.registry import architecture
-
     generator = spec.get("generator", {})
     guessed = " (guessed from the architecture)" if spec.get("detected") else ""
     lines = [("source", str(spec.get("source") or spec.get("pretrained") or "-"))]

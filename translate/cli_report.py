@@ -31,7 +31,7 @@ def report(
 ) -> None:
     """Write one self-contained HTML page of a run: settings, losses, metrics, sample grids, translations."""
     with user_errors():
-        from translate.report_page import write_report
+        from translate.report_page import write_report  # lazy: CLI start-up
 
         path = write_report(run, out, images, targets, count, model)
     typer.echo(f"Report: {path}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from translate.cli_datasets import byte_progress, report_download
 from translate.cli_options import user_errors
 
 weights_app = typer.Typer(
@@ -14,7 +15,7 @@ weights_app = typer.Typer(
 @weights_app.command("list")
 def list_weights() -> None:
     """The pretrained generators of the reference CycleGAN/pix2pix code and which are downloaded."""
-    from translate import pretrained
+    from translate import pretrained  # lazy: CLI start-up (urllib, ssl)
 
     root = pretrained.weights_root()
     typer.echo(f"Pretrained models in {root}")
@@ -28,10 +29,8 @@ def list_weights() -> None:
 @weights_app.command("download")
 def download(name: str = typer.Argument(..., help="A name from `translate weights list`.")) -> None:
     """Download a reference generator, verify it and store it as model.safetensors + config.json."""
-    from translate.cli_datasets import byte_progress, report_download
-
     with user_errors():
-        from translate import pretrained
+        from translate import pretrained  # lazy: CLI start-up (urllib, ssl)
 
         root = pretrained.weights_root()
         entry = pretrained.get(name)

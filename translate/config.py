@@ -579,7 +579,7 @@ def read_settings(path: Path) -> dict[str, Any]:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
         else:
-            import yaml
+            import yaml  # lazy: the CLI reads this module at start-up
 
             data = yaml.safe_load(text)
     except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
@@ -593,8 +593,8 @@ def read_settings(path: Path) -> dict[str, Any]:
 
 def save_settings(config: TrainConfig, path: Path) -> None:
     """Write the effective settings of a run as YAML (atomically)."""
-    import yaml
+    import yaml  # lazy: the CLI reads this module at start-up
 
-    from translate.atomic import write_text
+    from translate.atomic import write_text  # lazy: the CLI reads this module at start-up
 
     write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))

@@ -278,7 +278,7 @@ def _write_onnx(net: nn.Module, example: torch.Tensor, shape: InputShape, path: 
 
 
 def _run_onnx(path: Path, x: torch.Tensor) -> torch.Tensor:
-    import onnxruntime
+    import onnxruntime  # lazy: optional extra 'onnx'
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (result,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})

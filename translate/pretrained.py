@@ -8,6 +8,9 @@ unpickled), and stores it as an ordinary exported model (`model.safetensors` + `
 
 The upstream hosts publish no checksums and this project was written without network access, so
 no entry is pinned yet: `download` prints the digest it got so that one can be, after checking.
+
+torch comes in only where a model folder is looked for or written (`is_installed`, `install`: their
+imports are marked `# lazy`), so importing this module and checking a name stay torch-free.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from translate.cache import cache_subdir
+from translate.data.catalog import _did_you_mean
 from translate.data.download import Progress, obtain, reason
 from translate.errors import ConfigError, DataError
 
@@ -87,16 +92,12 @@ MANIFEST: dict[str, Pretrained] = {
 
 def weights_root() -> Path:
     """$TRANSLATE_WEIGHTS, else <translate cache>/weights."""
-    from translate.cache import cache_subdir
-
     return cache_subdir("TRANSLATE_WEIGHTS", "weights")
 
 
 def get(name: str) -> Pretrained:
     if name in MANIFEST:
         return MANIFEST[name]
-    from translate.data.catalog import _did_you_mean
-
     hint = _did_you_mean(name, list(MANIFEST))
     raise ConfigError(f"unknown pretrained model '{name}'{hint}; see `translate weights list`")
 
@@ -111,7 +112,7 @@ def download_path(entry: Pretrained, root: Path) -> Path:
 
 
 def is_installed(entry: Pretrained, root: Path) -> bool:
-    from translate.model_folder import is_model_folder
+    from translate.model_folder import is_model_folder  # lazy: torch (module docstring)
 
     return is_model_folder(folder(entry, root))
 
@@ -134,10 +135,10 @@ def resolve(name: str, root: Path | None = None) -> Path | None:
 
 def install(entry: Pretrained, root: Path, progress: Progress | None = None) -> str | None:
     """Fetch (resuming), verify and convert `entry`; returns the `.pth`'s sha256, or None if already installed."""
-    from translate.model_folder import save_model
-    from translate.nets.builders import build_generator
-    from translate.nets.detect import clean_state_dict, read_state_dict
-    from translate.nets.norms import load_state_dict_compat
+    from translate.model_folder import save_model  # lazy: torch (module docstring)
+    from translate.nets.builders import build_generator  # lazy
+    from translate.nets.detect import clean_state_dict, read_state_dict  # lazy
+    from translate.nets.norms import load_state_dict_compat  # lazy
 
     if is_installed(entry, root):
         return None

@@ -12,6 +12,15 @@ import sys
 import time
 from types import TracebackType
 
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
 
 def format_losses(losses: dict[str, float]) -> str:
     return " ".join(f"{k} {v:.3f}" for k, v in losses.items() if math.isfinite(v))
@@ -37,15 +46,6 @@ class TrainingProgress:
 
     def __enter__(self) -> TrainingProgress:
         if self.live:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
             self.bar = Progress(
                 TextColumn(f"[bold]{self.label}"),
                 BarColumn(),

@@ -5,7 +5,9 @@ little CSS), so the page can be mailed, archived beside the run or opened from a
 server and nothing fetched from the network. Each part of a run may be missing (a run that has
 not logged, sampled or exported yet, no evaluation during training): the page then says so.
 
-Heavy libraries (matplotlib, torch through `translate.load_model`) are imported where used.
+Importing this module loads no torch, numpy, PIL or matplotlib (tests/test_lazy_imports.py checks
+it): each comes in where a part of the page needs it (torch only to run a model, matplotlib only for
+plots), its imports marked `# lazy`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from translate.atomic import write_text
 from translate.choices import SR_METHODS
+from translate.engine.visuals import ema
 from translate.errors import ConfigError, DataError, TranslateError
 from translate.run_folder import (
     RunFolder,
@@ -177,7 +181,7 @@ def pick_grids(grids: list[tuple[int, Path]], limit: int = MAX_GRIDS) -> list[tu
 
 def data_uri(image: Image.Image, max_side: int = MAX_GRID_SIDE) -> str:
     """`image` as a data URI: PNG, or JPEG when the PNG is large; downscaled to `max_side`."""
-    from PIL import Image
+    from PIL import Image  # lazy
 
     image = image.convert("RGB")
     if max(image.size) > max_side:
@@ -204,7 +208,7 @@ def _thin(steps: list[float], values: list[float]) -> tuple[list[float], list[fl
 def _svg(fig, prefix: str) -> str:
     """A matplotlib figure as an SVG element for inline HTML: no XML prologue, no namespaces, ids
     prefixed so that two plots on one page never share one."""
-    import matplotlib
+    import matplotlib  # lazy
 
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": prefix}):
@@ -221,8 +225,8 @@ def _svg(fig, prefix: str) -> str:
 
 def _figure(count: int):
     """A Figure (no pyplot state) with one small panel per curve, three to a row."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy
+    from matplotlib.figure import Figure  # lazy
 
     cols = min(3, count)
     rows = math.ceil(count / cols)
@@ -235,7 +239,7 @@ def _figure(count: int):
 
 
 def _style(ax, title: str) -> None:
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # lazy
 
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
@@ -251,8 +255,6 @@ def metric_names(evaluations: Evaluations) -> list[str]:
 
 def loss_plot(losses: dict[str, tuple[list[float], list[float]]]) -> str:
     """Every loss against the step: raw values faint, a bias-corrected EMA on top."""
-    from translate.engine.visuals import ema
-
     fig, axes = _figure(len(losses))
     for i, (ax, (name, (steps, values))) in enumerate(zip(axes, sorted(losses.items()), strict=False)):
         color = f"C{i % 10}"
@@ -303,7 +305,7 @@ def _spread(items: list, count: int) -> list:
 
 def _square(image: Image.Image, size: int) -> Image.Image:
     """The centre square of `image`, resized to `size` (what training saw, without the random crop)."""
-    from PIL import Image
+    from PIL import Image  # lazy
 
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
@@ -318,7 +320,7 @@ def _centre_crop(image: Image.Image, side: int, multiple: int) -> Image.Image:
 
 
 def _keyed(root: Path) -> dict[str, Path]:
-    from translate.data.folders import images_by_key
+    from translate.data.folders import images_by_key  # lazy
 
     return images_by_key(root, unique=False)
 
@@ -334,8 +336,8 @@ def user_examples(images: Path, targets: Path | None, count: int) -> list[tuple[
 
 def training_examples(spec: dict[str, Any], settings: dict[str, Any], count: int) -> tuple[list[Example], str]:
     """A few images of the run's own training data, as (input, target) for the model `spec`."""
-    from translate.data.domains import resolve_domain
-    from translate.data.images import load_image
+    from translate.data.domains import resolve_domain  # lazy
+    from translate.data.images import load_image  # lazy
 
     method, direction = spec.get("method") or settings.get("method"), spec.get("direction") or "a2b"
     if method in SR_METHODS:
@@ -368,7 +370,7 @@ def training_examples(spec: dict[str, Any], settings: dict[str, Any], count: int
 
 
 def _images(root: Path) -> list[Path]:
-    from translate.data.folders import find_images
+    from translate.data.folders import find_images  # lazy
 
     return find_images(root)
 
@@ -380,7 +382,7 @@ def _split(path: Path, image: Image.Image, direction: str) -> Example:
 
 
 def _sr_example(path: Path, hr: Image.Image, scale: int) -> Example:
-    from PIL import Image
+    from PIL import Image  # lazy
 
     hr = _centre_crop(hr, SR_CROP, scale)
     lr = hr.resize((hr.width // scale, hr.height // scale), Image.Resampling.BICUBIC)
@@ -407,9 +409,9 @@ def prepare(example: Example, spec: dict[str, Any], settings: dict[str, Any]) ->
 
 def translate_all(folder: Path, inputs: list[Image.Image]) -> list[Image.Image]:
     """Run an exported model on CPU through the one runner, seeded (pix2pix as published keeps dropout on)."""
-    import torch
+    import torch  # lazy
 
-    from translate.inference.runner import Translator
+    from translate.inference.runner import Translator  # lazy
 
     model = Translator.load(folder, device="cpu")
     with torch.random.fork_rng(devices=[]):
@@ -418,9 +420,9 @@ def translate_all(folder: Path, inputs: list[Image.Image]) -> list[Image.Image]:
 
 
 def _psnr(output: Image.Image, target: Image.Image | None, spec: dict[str, Any]) -> str:
-    import numpy as np
+    import numpy as np  # lazy
 
-    from translate.metrics.quality import psnr
+    from translate.metrics.quality import psnr  # lazy
 
     if target is None or output.size != target.size:
         return ""
@@ -543,7 +545,7 @@ def _grids_section(run: Run) -> str:
             f"{len(shown)} of {len(run.grids)} sample grids: {len(shown) - 1} evenly spaced over training, "
             "plus the last."
         )
-    from PIL import Image
+    from PIL import Image  # lazy
 
     figures = []
     for step, path in shown:
@@ -597,7 +599,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _model_examples(run: Run, name: str, options: ExampleOptions) -> str:
-    from translate.data.images import load_image
+    from translate.data.images import load_image  # lazy
 
     folders = [(f"final model{_at(run, run.models.get(name), run.last_step)}", run.models.get(name))]
     folders.append(
@@ -680,8 +682,6 @@ def write_report(
     model: str | None = None,
 ) -> Path:
     """Build the page of run folder `run` and write it atomically (default RUN/report.html)."""
-    from translate.atomic import write_text
-
     if count < 1:
         raise ConfigError(f"--count {count}: show at least one image")
     if targets is not None and images is None:

@@ -22,6 +22,7 @@ from translate.errors import ConfigError
 from translate.model_folder import CONFIG, WEIGHTS, is_model_folder, read_config, save_model
 from translate.nets.builders import build_generator
 from translate.nets.detect import SUFFIXES, NotAGenerator, clean_state_dict, detect_generator, read_state_dict
+from translate.nets.external_sr import load_external_sr
 from translate.nets.norms import load_state_dict_compat
 from translate.nets.registry import architecture
 from translate.pretrained import resolve
@@ -109,8 +110,6 @@ def load_weights_file(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     try:
         generator = detect_generator(state, str(path))
     except NotAGenerator:
-        from translate.nets.external_sr import load_external_sr
-
         loaded = load_external_sr(raw, path)  # spandrel canonicalises the raw dict its own way
         if loaded is None:
             raise

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from translate.atomic import atomic_dir
+from translate.cache import cache_subdir
 from translate.data.download import Progress, extract_archive, forget_digest, megabytes, obtain, reason
 from translate.errors import DataError
 
@@ -162,8 +164,6 @@ def data_root(override: str | os.PathLike | None = None) -> Path:
     """`override` (--data-root), else $TRANSLATE_DATA, else <translate cache>/datasets."""
     if override:
         return Path(override).expanduser()
-    from translate.cache import cache_subdir
-
     return cache_subdir("TRANSLATE_DATA", "datasets")
 
 
@@ -372,8 +372,7 @@ def prepare(dataset: DataSet, root: Path) -> Path:
     halves = base / _HALVES
     if (halves / _MARKER).is_file():
         return halves
-    from translate.atomic import atomic_dir
-    from translate.data.pairs import split_folder
+    from translate.data.pairs import split_folder  # lazy: numpy, PIL, torch; this module is standard library only
 
     with atomic_dir(halves) as tmp:
         for split in dataset.splits:

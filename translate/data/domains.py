@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from translate.data import catalog
 from translate.data.demo import BUILTIN_DOMAINS, demo_domain
 from translate.errors import DataError
 
@@ -22,8 +23,6 @@ def resolve_domain(value: str) -> Path:
         raise DataError(f"domain '{value}' is a file; give a folder of images or a built-in domain")
     if value in BUILTIN_DOMAINS:
         return demo_domain(value)
-    from translate.data import catalog
-
     found = catalog.resolve(value)  # raises a one-line DataError when known but not downloaded
     if found is not None:
         return found

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from translate.atomic import write_text
+from translate.cache import cache_dir
 from translate.errors import DataError
 
 Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
@@ -168,8 +170,6 @@ def obtain(
 
 def known_digests_path() -> Path:
     """<translate cache>/known_digests.json: {url: {"sha256", "first_seen", "file"}}."""
-    from translate.cache import cache_dir
-
     return cache_dir() / KNOWN_DIGESTS
 
 
@@ -234,8 +234,6 @@ def read_known_digests(store: Path) -> dict[str, dict[str, str]]:
 
 
 def _write_known_digests(store: Path, known: dict[str, dict[str, str]]) -> None:
-    from translate.atomic import write_text
-
     write_text(store, json.dumps(known, indent=1, sort_keys=True) + "\n")
 
 

@@ -199,7 +199,7 @@ def image_to_tensor(image: Image.Image | np.ndarray) -> torch.Tensor:
 
 
 def _torch():
-    import torch
+    import torch  # lazy: reading and writing images loads no torch
 
     return torch
 

@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from rich.progress import track
 
+from translate.data.datasets import PairedDataset
 from translate.data.folders import pairing_key
+from translate.data.images import load_image, save_image
 from translate.errors import ConfigError, DataError
 
 SUFFIX = ".png"
@@ -42,8 +45,6 @@ class PairsReport:
 
 def combine_folders(root_a: Path, root_b: Path, out: Path, overwrite: bool = False) -> PairsReport:
     """Write OUT/<relative name>.png = A | B for every pair of the aligned folders A and B."""
-    from translate.data.datasets import PairedDataset
-
     root_a, root_b, out = Path(root_a).expanduser(), Path(root_b).expanduser(), Path(out).expanduser()
     _check_separate(out, {"--a": root_a, "--b": root_b})
     pairs = PairedDataset.from_folders(root_a, root_b).pairs  # refuses unpaired files and size mismatches
@@ -53,8 +54,6 @@ def combine_folders(root_a: Path, root_b: Path, out: Path, overwrite: bool = Fal
 
 def split_folder(data: Path, out: Path, overwrite: bool = False) -> PairsReport:
     """Write OUT/A/<relative name>.png and OUT/B/<relative name>.png from side-by-side A|B images."""
-    from translate.data.datasets import PairedDataset
-
     data, out = Path(data).expanduser(), Path(out).expanduser()
     _check_separate(out, {"--data": data})
     files = [path for path, _ in PairedDataset.from_side_by_side(data).pairs]  # refuses odd widths
@@ -65,8 +64,6 @@ def split_folder(data: Path, out: Path, overwrite: bool = False) -> PairsReport:
 
 
 def _combine(target: Path, path_a: Path, path_b: Path) -> None:
-    from translate.data.images import load_image, save_image
-
     pixels_a, pixels_b = np.asarray(load_image(path_a)), np.asarray(load_image(path_b))
     if pixels_a.shape != pixels_b.shape:  # headers agreed, pixels did not (an odd EXIF tag, say)
         raise DataError(f"{path_a} and {path_b}: paired images differ in size")
@@ -74,8 +71,6 @@ def _combine(target: Path, path_a: Path, path_b: Path) -> None:
 
 
 def _split(target_a: Path, target_b: Path, path: Path) -> None:
-    from translate.data.images import load_image, save_image
-
     both = np.asarray(load_image(path))
     half = both.shape[1] // 2
     save_image(both[:, half:], target_b)
@@ -87,8 +82,6 @@ def _run(out: Path, jobs: list[tuple[Path, ...]], write: Callable[..., None], ov
 
     A job whose input cannot be decoded is recorded in the report's `failed` and the rest go on.
     """
-    from rich.progress import track
-
     report = PairsReport(out)
     for job in track(jobs, description="write", transient=True):
         if job[0].exists() and not overwrite:

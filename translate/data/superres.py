@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from translate.data.datasets import SeededDataset
+from translate.data.domains import resolve_domain
 from translate.data.folders import pair_folders
 from translate.data.images import image_to_tensor
 from translate.data.scanning import (
@@ -195,8 +196,6 @@ def superres_dataset(
     hr: str, lr_dir: str | None, scale: int, hr_size: int, flip: bool, seed: int, crops_per_image: int
 ) -> SuperResDataset:
     """The data set a training run asks for: `hr` is a folder or a built-in domain name."""
-    from translate.data.domains import resolve_domain
-
     options = {"flip": flip, "seed": seed, "crops_per_image": crops_per_image}
     hr_root = resolve_domain(hr)
     if lr_dir is None:

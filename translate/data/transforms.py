@@ -4,6 +4,11 @@ albumentations 2.x keeps its own random state inside each Compose, ignoring nump
 every DataLoader worker gets a copy of the same state. So the datasets re-seed the transform for
 every item from (seed, epoch, index): the result depends on nothing else (not the worker count,
 not the order workers run in), and a resumed run sees exactly the crops it would have seen.
+
+albumentations (and its cv2) is imported by the functions that build transforms, each import marked
+`# lazy`: super-resolution data and evaluation import this module (through translate.data.datasets)
+but never use it, and importing albumentations asks PyPI for a newer version of itself (a synchronous
+request, 2 s timeout) unless NO_ALBUMENTATIONS_UPDATE is set.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import random
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from translate.errors import ConfigError
 
@@ -26,8 +32,8 @@ def train_transform(size: int, load_size: int, flip: bool = True, paired: bool =
 
     paired=True: call as `t(image=a, b=b)`; both images get the same crop and flip.
     """
-    import albumentations as A
-    import cv2
+    import albumentations as A  # lazy
+    import cv2  # lazy
 
     if size < 1 or load_size < size:
         raise ConfigError(f"load size {load_size} must be at least the crop size {size} (and both positive)")
@@ -39,8 +45,8 @@ def train_transform(size: int, load_size: int, flip: bool = True, paired: bool =
 
 def eval_transform(size: int | None = None, paired: bool = False) -> A.Compose:
     """Deterministic: optional bicubic resize to (size, size), then [-1, 1] CHW tensor."""
-    import albumentations as A
-    import cv2
+    import albumentations as A  # lazy
+    import cv2  # lazy
 
     steps = [] if size is None else [A.Resize(size, size, interpolation=cv2.INTER_CUBIC)]
     return _compose([*steps, *_to_tensor()], paired)
@@ -71,21 +77,19 @@ def seed_worker(worker_id: int) -> None:
     The data transforms do not need this (they are seeded per item); it covers any other random
     code that runs in a worker.
     """
-    import torch
-
     worker_seed = torch.initial_seed() % 2**32
     random.seed(worker_seed)
     np.random.seed(worker_seed)
 
 
 def _to_tensor() -> list:
-    import albumentations as A
-    from albumentations.pytorch import ToTensorV2
+    import albumentations as A  # lazy
+    from albumentations.pytorch import ToTensorV2  # lazy
 
     return [A.Normalize(mean=0.5, std=0.5, max_pixel_value=255.0), ToTensorV2()]
 
 
 def _compose(steps: list, paired: bool) -> A.Compose:
-    import albumentations as A
+    import albumentations as A  # lazy
 
     return A.Compose(steps, additional_targets=dict(_PAIRED_TARGETS) if paired else None)

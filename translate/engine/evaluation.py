@@ -258,8 +258,6 @@ class Evaluator:
         net, spec = exports[name]
         forked = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=forked), torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
-            from translate.model_folder import save_model
-
             try:
                 save_model(net, spec, Path(tmp) / name)
                 values = self.scorer(Path(tmp) / name, str(device))

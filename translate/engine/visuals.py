@@ -1,6 +1,7 @@
 """What users look at during training: sample grids and loss curves.
 
-Heavy imports (torch, matplotlib) happen inside the functions so importing this module is cheap.
+torch, PIL and matplotlib are imported inside the functions that draw (each import marked `# lazy`):
+the HTML report imports `ema` from here and loads none of them (tests/test_lazy_imports.py).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ _BACKGROUND = (255, 255, 255)
 
 def _to_uint8_hwc(t: Tensor, size: tuple[int, int]) -> np.ndarray:
     """A CHW (or 1xCHW) tensor in [-1, 1] as an HxWx3 uint8 array, upscaled (nearest) to `size`."""
-    import torch
-    import torch.nn.functional as F
+    import torch  # lazy
+    import torch.nn.functional as F  # lazy
 
     t = t.detach().float().cpu()
     if t.dim() == 4 and t.shape[0] == 1:
@@ -51,7 +52,7 @@ def save_grid(rows: list[list[Tensor]], path: str | os.PathLike, labels: list[st
     Entries in a row may differ in size (an SR low-res input next to its output); smaller ones
     are upscaled with nearest neighbour to the row's largest so pixels stay visible and aligned.
     """
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw, ImageFont  # lazy
 
     rows = [list(r) for r in rows if len(r)]
     if not rows:
@@ -108,8 +109,8 @@ def plot_losses(log_path: str | os.PathLike, png_path: str | os.PathLike) -> Non
     series = read_losses(Path(log_path))
     if not series:
         return
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy
+    from matplotlib.figure import Figure  # lazy
 
     fig = Figure(figsize=(8, 4.5), dpi=100)
     FigureCanvasAgg(fig)

@@ -27,6 +27,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import torch
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -44,8 +46,6 @@ class CpuTrial:
     """
 
     def __init__(self, min_runs: int = 8, min_seconds: float = 1.0, slow_run_seconds: float = 1.0) -> None:
-        import torch
-
         self.cores = torch.get_num_threads()
         self.min_runs, self.min_seconds, self.slow_run_seconds = min_runs, min_seconds, slow_run_seconds
         self.setting = Setting(self.cores)
@@ -108,12 +108,8 @@ class CpuTrial:
         self._apply(self.chosen)
 
     def _apply(self, setting: Setting) -> None:
-        import torch
-
         torch.set_num_threads(setting.threads)
         self.setting = setting
 
     def restore(self) -> None:
-        import torch
-
         torch.set_num_threads(self.cores)

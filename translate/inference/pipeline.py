@@ -28,15 +28,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
 
-from translate.data.images import PNG_FAST
+from translate.atomic import write_text
+from translate.data.domains import resolve_domain
+from translate.data.folders import find_images, safe_output_path
+from translate.data.images import PNG_FAST, image_size, image_to_pixels, load_image, save_image
 from translate.errors import ConfigError, DataError
 from translate.inference.cpu_trial import CpuTrial
 from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling
+from translate.progress import TrainingProgress
 
 if TYPE_CHECKING:
-    import torch
-
     from translate.inference.runner import Fetch, Translator
 
 FORMATS = ("png", "jpg", "webp")
@@ -133,8 +138,6 @@ def plan(input_dir: Path, output_dir: Path, suffix: str, overwrite: bool) -> Pla
     Two inputs that would share a result (`a.jpg`, `a.png` -> `a.png`) keep their own extension
     in the name instead (`a.jpg.png`, `a.png.png`).
     """
-    from translate.data.folders import find_images, safe_output_path
-
     sources = find_images(input_dir)
     shared: dict[Path, int] = {}
     for source in sources:
@@ -208,8 +211,6 @@ class BatchDecoder:
         return len(self.batches)
 
     def __getitem__(self, batch: int) -> DecodedBatch:
-        import torch
-
         by_shape: dict[tuple[int, ...], tuple[list[int], list[np.ndarray]]] = {}
         errors: list[tuple[int, str]] = []
         for index in self.batches[batch]:
@@ -225,10 +226,6 @@ class BatchDecoder:
         return DecodedBatch(groups, errors)
 
     def _decode(self, index: int) -> np.ndarray:
-        from PIL import Image
-
-        from translate.data.images import image_to_pixels, load_image
-
         image = load_image(self.jobs[index].source)
         wanted = self.sizes[index]
         if wanted is not None and image.size != wanted:
@@ -247,9 +244,6 @@ def _decoded_batches(decoder: BatchDecoder, workers: int, pin: bool) -> Iterator
     if workers == 0:
         yield from _on_a_thread(decoder, ahead=2)
         return
-    import torch
-    from torch.utils.data import DataLoader
-
     yield from DataLoader(
         decoder,
         batch_size=None,  # the decoders stack each batch themselves
@@ -319,10 +313,6 @@ class Writer:
             self._finish_oldest()
 
     def _write(self, pixels: np.ndarray, target: Path, size: tuple[int, int] | None) -> None:
-        from PIL import Image
-
-        from translate.data.images import save_image
-
         image = Image.fromarray(pixels)
         if size is not None and image.size != size:
             image = image.resize(size, Image.Resampling.BICUBIC)
@@ -353,8 +343,9 @@ def process_state() -> Any:
 
     ACCELERATE_USE_CPU=1 makes processes without GPUs one (gloo) group, as Accelerator does.
     """
+    # lazy: accelerate loads to convert folders only, never for the Python API's images nor in decoder workers
     from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env
+    from accelerate.utils import parse_flag_from_env  # lazy: as above
 
     return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
@@ -367,8 +358,6 @@ def check_folders(input_dir: Path, output_dir: Path) -> None:
 
 def convert(translator: Translator, input_dir: Path, output_dir: Path, options: ConvertOptions) -> ConvertReport:
     """Convert every image under `input_dir` (a folder or a domain name) into `output_dir`."""
-    from translate.data.domains import resolve_domain
-
     started = time.monotonic()
     state = process_state()
     input_dir = resolve_domain(str(input_dir))
@@ -393,16 +382,13 @@ def _plan_once(state: Any, input_dir: Path, output_dir: Path, options: ConvertOp
     """The main process plans and tells the others, so every process splits the same list."""
     if state.num_processes == 1:
         return plan(input_dir, output_dir, options.suffix, options.overwrite)
-    from accelerate.utils import broadcast_object_list
+    from accelerate.utils import broadcast_object_list  # lazy: only with several processes (accelerate)
 
     planned = [plan(input_dir, output_dir, options.suffix, options.overwrite) if state.is_main_process else None]
     return broadcast_object_list(planned)[0]
 
 
 def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOptions, show: bool) -> ConvertReport:
-    from translate.data.images import image_size
-    from translate.progress import TrainingProgress
-
     report = ConvertReport(Path())
     originals: list[tuple[int, int] | None] = []
     for job in jobs:
@@ -466,7 +452,7 @@ def _merge(state: Any, report: ConvertReport) -> ConvertReport:
     """Every process's counts and failures, summed on all of them (so all exit alike)."""
     if state.num_processes == 1:
         return report
-    from accelerate.utils import gather_object
+    from accelerate.utils import gather_object  # lazy: only with several processes (accelerate)
 
     parts = gather_object([report])
     merged = ConvertReport(report.output, skipped=report.skipped, processes=state.num_processes)
@@ -479,8 +465,6 @@ def _merge(state: Any, report: ConvertReport) -> ConvertReport:
 
 def _record_failures(report: ConvertReport) -> None:
     """OUTPUT/failures.json lists every failure of this run; a clean run removes an old one."""
-    from translate.atomic import write_text
-
     path = report.output / FAILURES_FILE
     if report.failures:
         entries = [{"path": p, "reason": r} for p, r in report.failures]

@@ -29,6 +29,7 @@ from PIL import Image
 
 from translate.data.images import image_to_pixels
 from translate.errors import ConfigError
+from translate.hardware import bf16_cpu_warning
 from translate.inference.converter import make_batch_translator
 from translate.inference.pipeline import ConvertOptions, ConvertReport, convert
 from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling, is_upscaler, upscale_image
@@ -88,11 +89,8 @@ class Translator:
             raise ConfigError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
         if precision == "fp16" and device.type == "cpu":
             raise ConfigError("--precision fp16 needs a GPU; on CPU use bf16 or fp32")
-        if precision == "bf16" and device.type == "cpu":
-            from translate.hardware import bf16_cpu_warning
-
-            if bf16_cpu_warning():
-                warnings.warn(f"--precision bf16: {bf16_cpu_warning()}", stacklevel=2)
+        if precision == "bf16" and device.type == "cpu" and bf16_cpu_warning():
+            warnings.warn(f"--precision bf16: {bf16_cpu_warning()}", stacklevel=2)
         self.spec, self.device, self.precision = spec, device, precision
         self.net = net.to(device).eval()
         if device.type == "cuda":  # cuDNN's fastest convolutions want NHWC; on CPU it changes the bits

@@ -58,8 +58,8 @@ def upscale_image(
     net: nn.Module, image: torch.Tensor, scale: int, tile: int | None = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
 ) -> np.ndarray:
     """Upscale one CHW image in [-1, 1] (on the net's device) to an (H*scale)x(W*scale)x3 uint8 array."""
-    import numpy as np
-    import torch
+    import numpy as np  # lazy: CLI start-up reads DEFAULT_TILE (see above)
+    import torch  # lazy: as above
 
     check_tiling(tile, overlap)
     with torch.inference_mode():
@@ -77,8 +77,8 @@ def upscale_image(
 
 
 def _pixels(image: torch.Tensor) -> np.ndarray:
-    import numpy as np
+    import numpy as np  # lazy: CLI start-up reads DEFAULT_TILE (see above)
 
-    from translate.data.images import tensor_to_image
+    from translate.data.images import tensor_to_image  # lazy: as above (numpy, PIL)
 
     return np.asarray(tensor_to_image(image))

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import torch
 
 from translate.errors import ConfigError, DataError
-
-if TYPE_CHECKING:
-    import torch
 
 KID_SUBSETS = 100
 KID_MAX_SUBSET_SIZE = 1000
@@ -43,7 +42,7 @@ class FeatureExtractor(Protocol):
 def _fidelity() -> Any:
     """torch-fidelity's Inception module, or a one-line hint on how to install it."""
     try:
-        from torch_fidelity import feature_extractor_inceptionv3
+        from torch_fidelity import feature_extractor_inceptionv3  # lazy: optional extra 'metrics'
     except ImportError:
         raise ConfigError("FID/KID need torch-fidelity: pip install 'translate-gan[metrics]'") from None
     return feature_extractor_inceptionv3
@@ -55,8 +54,6 @@ def inception_url() -> str:
 
 def inception_cache_path() -> Path:
     """Where torch-fidelity keeps the Inception weights it downloads: torch hub's checkpoints folder."""
-    import torch
-
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(inception_url()).name
 
 
@@ -95,8 +92,6 @@ def _weights_only_loads() -> Iterator[None]:
 
 
 def _pick_device(name: str) -> torch.device:
-    import torch
-
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -108,8 +103,6 @@ class InceptionFeatures:
     name = "inception-v3-compat pool3 (torch-fidelity), resized to 299 inside"
 
     def __init__(self, weights: str | os.PathLike | None = None, device: str = "auto") -> None:
-        import pickle
-
         path = resolve_inception_weights(weights)
         module = _fidelity()
         self.device = _pick_device(device)
@@ -126,8 +119,6 @@ class InceptionFeatures:
         self.net = net.to(self.device)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        import torch
-
         with torch.inference_mode():
             (features,) = self.net(torch.from_numpy(np.ascontiguousarray(images)).to(self.device))
         return features.double().cpu().numpy()
@@ -145,8 +136,11 @@ def _check(a: np.ndarray, b: np.ndarray, metric: str) -> tuple[np.ndarray, np.nd
 def fid(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to the two feature sets (lower: closer)."""
     _fidelity()
-    import torch
-    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+    from torch_fidelity.metric_fid import (  # lazy: optional extra 'metrics'
+        KEY_METRIC_FID,
+        fid_features_to_statistics,
+        fid_statistics_to_metric,
+    )
 
     a, b = _check(a, b, "FID")
     stats = [fid_features_to_statistics(torch.from_numpy(x)) for x in (a, b)]
@@ -167,8 +161,11 @@ def kid(
 ) -> tuple[float, float]:
     """(mean, std) of the unbiased MMD² (cubic polynomial kernel) over `subsets` random subsets."""
     _fidelity()
-    import torch
-    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+    from torch_fidelity.metric_kid import (  # lazy: optional extra 'metrics'
+        KEY_METRIC_KID_MEAN,
+        KEY_METRIC_KID_STD,
+        kid_features_to_metric,
+    )
 
     a, b = _check(a, b, "KID")
     size = kid_subset_size(len(a), len(b), subset_size)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 from torch import Tensor
 
 from translate.errors import ConfigError, DataError
@@ -47,8 +48,6 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     if suffix not in SUFFIXES:
         raise ConfigError(f"{path}: weights files must end in {', '.join(SUFFIXES)}")
     if suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         try:
             return load_file(path, device="cpu")
         except Exception as exc:  # truncated, not safetensors at all, ...

@@ -10,6 +10,7 @@ windows, ...) and clamping are done by spandrel's call.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,6 @@ class ExternalSR(nn.Module):
 
 
 def spandrel_available() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("spandrel") is not None
 
 
@@ -46,7 +45,7 @@ def load_external_sr(state: dict[str, Tensor], source: str | Path) -> tuple[nn.M
     """
     if not spandrel_available():
         return None
-    import spandrel
+    import spandrel  # lazy: optional extra 'sr'
 
     try:
         descriptor = spandrel.ModelLoader("cpu").load_from_state_dict(spandrel.canonicalize_state_dict(state))
