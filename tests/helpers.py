@@ -185,7 +185,7 @@ def random_generator(generator: dict[str, Any], seed: int = 0):
 def save_tiny_model(folder: Path, generator: dict[str, Any] = TINY_GENERATOR, seed: int = 0, **spec: Any) -> Path:
     """A model folder as training exports one: random_generator(generator, seed) and a config.json of
     {"method": "cyclegan", "generator": generator} updated with `spec`."""
-    from translate.zoo import save_model
+    from translate.model_folder import save_model
 
     save_model(random_generator(generator, seed), {"method": "cyclegan", "generator": dict(generator)} | spec, folder)
     return folder

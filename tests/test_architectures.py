@@ -18,7 +18,7 @@ from translate.model_folder import check_generator_args, read_config, save_model
 from translate.nets.builders import build_generator
 from translate.nets.detect import clean_state_dict, detect_generator
 from translate.nets.registry import BOUNDS, Architecture, architectures, families, family, generator_choices
-from translate.zoo import load_model
+from translate.zoo import load_generator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -131,7 +131,7 @@ def test_a_model_folder_round_trips(entry, tmp_path):
     spec = model_spec(entry, generator)
     save_model(net, spec, tmp_path / "model")
     assert read_config(tmp_path / "model")["generator"] == generator
-    loaded, loaded_spec = load_model(tmp_path / "model")
+    loaded, loaded_spec = load_generator(tmp_path / "model")
     assert loaded_spec["generator"] == generator and not loaded.training
     side = valid_side(entry, generator)
     x = rand(in_channels(entry), side, side, batch=2)
@@ -150,7 +150,7 @@ def test_it_is_recognised_from_its_state_dict(entry, tmp_path):
     rebuilt = build_generator(**detected).state_dict()
     assert {k: v.shape for k, v in rebuilt.items()} == {k: v.shape for k, v in state.items()}
     torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "latest_net_G.pth")  # as DataParallel saves
-    loaded, spec = load_model(tmp_path / "latest_net_G.pth")
+    loaded, spec = load_generator(tmp_path / "latest_net_G.pth")
     assert spec["detected"] and spec["method"] == entry.method and spec["generator"] == detected
     assert all(torch.equal(v, state[k]) for k, v in loaded.state_dict().items() if k in state)
 

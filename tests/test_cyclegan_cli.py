@@ -85,9 +85,9 @@ def test_convert_folder_and_reload_give_the_same_output(domains, data, tmp_path)
     assert len(outputs) == 6 and Image.open(outputs[0]).size == (40, 40)  # 40 is not a multiple of 4: padded, cropped
 
     from translate.inference.converter import translate_batch
-    from translate.zoo import load_model
+    from translate.zoo import load_generator
 
-    net, spec = load_model(out / "models" / "a2b")
+    net, spec = load_generator(out / "models" / "a2b")
     expected = translate_batch(net, image_to_tensor(load_image(a / "000.png"))[None], 4)[0]
     written = image_to_tensor(load_image(converted / "000.png"))
     assert (written - expected.clamp(-1, 1)).abs().max() <= 1.01 * 2 / 255  # one 8-bit level in [-1, 1]
@@ -102,7 +102,7 @@ def test_exported_model_reproduces_the_trained_generator(domains, tmp_path):
     from translate.config import CycleGANConfig
     from translate.engine.trainer import Trainer
     from translate.methods.cyclegan import CycleGAN
-    from translate.zoo import load_model
+    from translate.zoo import load_generator
 
     a, b = domains
     config = CycleGANConfig(
@@ -114,7 +114,7 @@ def test_exported_model_reproduces_the_trained_generator(domains, tmp_path):
     x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32))
     trained = trainer.method.unwrap(trainer.method.g_ba).eval()
     assert models == tmp_path / "run" / "models"
-    reloaded, spec = load_model(tmp_path / "run", "b2a")
+    reloaded, spec = load_generator(tmp_path / "run", "b2a")
     with torch.no_grad():
         torch.testing.assert_close(reloaded(x), trained(x), rtol=0, atol=0)
     assert spec["size"] == 32

@@ -177,14 +177,15 @@ def test_fresh_sr_model_with_the_bicubic_skip_is_pillows_bicubic() -> None:
 
 
 def test_sr_skip_leaves_the_weights_alone_and_old_model_folders_load_as_the_paper(tmp_path) -> None:
-    from translate.zoo import load_model, save_model
+    from translate.model_folder import save_model
+    from translate.zoo import load_generator
 
     spec = {"name": "srresnet", "in_channels": 3, "out_channels": 3, "scale": 2, "width": 4, "n_blocks": 1}
     paper = build_generator(**spec)
     skip = build_generator(**spec, skip="bicubic")
     assert paper.state_dict().keys() == skip.state_dict().keys()
     save_model(paper, {"method": "srresnet", "generator": spec, "scale": 2}, tmp_path / "old")  # no "skip" key
-    loaded, _ = load_model(tmp_path / "old")
+    loaded, _ = load_generator(tmp_path / "old")
     x = torch.randn(1, 3, 8, 8)
     with torch.no_grad():
         assert torch.equal(loaded(x), paper.eval()(x))

@@ -16,7 +16,7 @@ from tests.helpers import cli, random_generator
 from translate import export as export_module
 from translate.errors import ConfigError
 from translate.export import ExportCheckError, export_model, input_shape
-from translate.zoo import save_model
+from translate.model_folder import save_model
 
 # (generator kwargs, traced side, two (H, W) check sizes other than the traced one, output scale)
 NETS = {

@@ -22,7 +22,7 @@ from translate.data.images import image_to_tensor, load_image, tensor_to_image
 from translate.errors import ConfigError
 from translate.inference.converter import translate_batch
 from translate.methods.pix2pix import Pix2Pix, reference_test_mode
-from translate.zoo import load_model
+from translate.zoo import load_generator
 
 TINY = tiny("pix2pix", load_size=36)
 
@@ -232,7 +232,7 @@ def test_train_resume_export_convert(tmp_path):
     result = cli("convert", "--model", run, "--input", inputs, "--output", tmp_path / "out")
     assert result.exit_code == 0 and "Converted 2" in result.output, result.output
     torch.manual_seed(0)
-    net, _ = load_model(run)  # consumes the random stream exactly as the converter's load did
+    net, _ = load_generator(run)  # consumes the random stream exactly as the converter's load did
     net.train()
     expected = tensor_to_image(translate_batch(net, image_to_tensor(load_image(inputs / "0.png"))[None], 4)[0])
     assert np.array_equal(np.asarray(load_image(tmp_path / "out" / "0.png")), np.asarray(expected))
@@ -243,7 +243,7 @@ def test_train_resume_export_convert(tmp_path):
     # With eval_mode recorded, conversion is deterministic and matches the reloaded generator.
     spec["eval_mode"] = True
     (run / "models" / "a2b" / "config.json").write_text(json.dumps(spec))
-    net, _ = load_model(run)
+    net, _ = load_generator(run)
     assert not net.training
     image = image_to_tensor(load_image(inputs / "1.png"))
     expected = tensor_to_image(translate_batch(net, image[None], 4)[0])

@@ -25,7 +25,7 @@ from translate.engine.trainer import Trainer
 from translate.inference.converter import make_batch_translator
 from translate.inference.runner import convert_folder
 from translate.methods.pix2pix import Pix2Pix
-from translate.zoo import load_model
+from translate.zoo import load_generator
 
 SIZE = 32
 RAMP = np.array([[20, 20, 120], [30, 160, 200], [60, 190, 60], [240, 220, 40], [200, 40, 40]], np.float64)
@@ -81,7 +81,7 @@ def test_pix2pix_learns_a_false_colour_map(tmp_path):
         models = Trainer(config, Pix2Pix).fit()
         seconds = time.perf_counter() - start
         convert_folder(models / "a2b", tmp_path / "test" / "A", tmp_path / "out", device="cpu")  # default options
-        net, spec = load_model(models / "a2b")
+        net, spec = load_generator(models / "a2b")
         torch.manual_seed(0)
         reference_mode = make_batch_translator(net, spec | {"eval_mode": False})  # test.py: train mode, one by one
         with torch.no_grad():

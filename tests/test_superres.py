@@ -18,7 +18,7 @@ from translate.data.superres import SuperResDataset, bicubic_downscale, bicubic_
 from translate.errors import ConfigError, DataError
 from translate.inference.tiling import tile_spans, upscale_image
 from translate.metrics.quality import psnr, ssim
-from translate.zoo import save_model
+from translate.model_folder import save_model
 
 
 def photo(h: int, w: int, seed: int = 0) -> np.ndarray:

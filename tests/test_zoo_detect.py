@@ -19,7 +19,7 @@ from translate.errors import ConfigError, DataError
 from translate.inference.tiling import is_upscaler
 from translate.nets.builders import build_generator
 from translate.nets.detect import clean_state_dict, detect_generator, read_state_dict
-from translate.zoo import load_model
+from translate.zoo import load_generator
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 CASES = json.loads((REFERENCE / "cases.json").read_text()) if (REFERENCE / "cases.json").is_file() else {}
@@ -64,7 +64,7 @@ def test_reference_generators_load_undeclared_and_reproduce_their_output(filenam
             source = save_as({f"module.{k}": v for k, v in state.items()}, tmp_path / "latest_net_G.pth")
         else:
             source = save_as(state, tmp_path / "net_G.safetensors")
-    net, spec = load_model(source)
+    net, spec = load_generator(source)
     generator = spec["generator"]
     assert generator["name"] == NAMES[case["netG"]]
     assert (generator["ngf"], generator["norm"], generator["dropout"]) == (case["ngf"], case["norm"], case["dropout"])
@@ -82,7 +82,7 @@ def test_reference_generators_load_undeclared_and_reproduce_their_output(filenam
 def test_a_discriminator_is_refused_in_one_line():
     source = REFERENCE / "patchgan3_batch_ndf8_in6.pth"
     with pytest.raises(ConfigError) as error:
-        load_model(source)
+        load_generator(source)
     message = str(error.value)
     assert "\n" not in message and message.startswith(f"{source} is not a generator state dict this tool knows")
     assert "PatchGAN discriminator" in message and "model.model.0.weight" in message
@@ -194,7 +194,7 @@ def test_a_cut_generator_file_loads_and_computes_what_cut_computes(tmp_path):
     assert {"model.7.filt", "model.11.filt", "model.16.filt", "model.20.filt"} <= state.keys()
     assert state["model.4.weight"].shape == (8, 4, 3, 3) and state["model.17.weight"].shape == (8, 16, 3, 3)
     source = save_as({f"module.{k}": v for k, v in state.items()}, tmp_path / "latest_net_G.pth")  # as CUT saves
-    net, spec = load_model(source)
+    net, spec = load_generator(source)
     assert spec["generator"] == {
         "name": "resnet4", "in_channels": 3, "out_channels": 3, "ngf": 4, "norm": "instance", "dropout": False,
         "antialias": True,
@@ -221,7 +221,7 @@ def test_a_pickle_that_would_run_code_is_refused_unexecuted(tmp_path):
     evil = tmp_path / "latest_net_G_A.pth"
     torch.save({"model.1.weight": torch.zeros(1), "hook": RunsACommand(marker)}, evil)
     with pytest.raises(DataError) as error:
-        load_model(evil)
+        load_generator(evil)
     message = str(error.value)
     assert "\n" not in message and message.startswith(f"{evil} holds Python objects besides weights")
     assert "system" in message  # names what it refused
@@ -239,10 +239,10 @@ def test_wrapped_and_unusable_files(tmp_path):
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(b"not really")
     with pytest.raises(DataError, match="broken.safetensors is not a readable safetensors file"):
-        load_model(broken)
+        load_generator(broken)
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(ConfigError, match="notes.txt is not a weights file this tool reads"):
-        load_model(tmp_path / "notes.txt")
+        load_generator(tmp_path / "notes.txt")
 
 
 # --- super-resolution files through spandrel ----------------------------------------------------
@@ -260,7 +260,7 @@ def esrgan(tmp_path):
 def test_an_esrgan_file_loads_through_spandrel_and_upscales_as_spandrel_does(esrgan, filename, tmp_path):
     state = esrgan.state_dict()
     source = save_as({"params_ema": state} if filename == "params_ema.pth" else state, tmp_path / filename)
-    net, spec = load_model(source)
+    net, spec = load_generator(source)
     assert {k: spec[k] for k in ("method", "scale", "architecture", "source")} == {
         "method": "external-sr", "scale": 2, "architecture": "ESRGAN", "source": str(source),
     }  # fmt: skip
@@ -276,7 +276,7 @@ def test_without_spandrel_an_sr_file_says_how_to_get_it(esrgan, tmp_path, monkey
     source = save_as(esrgan.state_dict(), tmp_path / "RRDB_x2.pth")
     monkeypatch.setitem(sys.modules, "spandrel", None)  # as if not installed: import fails, find_spec is None
     with pytest.raises(ConfigError) as error:
-        load_model(source)
+        load_generator(source)
     assert "\n" not in str(error.value) and "pip install 'translate-gan[sr]'" in str(error.value)
 
 
@@ -288,7 +288,7 @@ def test_inspect_reports_what_was_detected():
     result = cli("inspect", REFERENCE / "resnet9_instance_ngf8.pth")
     assert result.exit_code == 0, result.output
     lines = {line.split("  ", 1)[0]: line.split("  ", 1)[1].strip() for line in result.output.splitlines()}
-    net, _ = load_model(REFERENCE / "resnet9_instance_ngf8.pth")
+    net, _ = load_generator(REFERENCE / "resnet9_instance_ngf8.pth")
     assert lines["architecture"] == "ResNet generator, 9 residual blocks (resnet9)"
     assert (lines["ngf"], lines["norm"], lines["dropout"], lines["antialias"]) == ("8", "instance", "no", "no")
     assert lines["channels"] == "3 -> 3" and lines["parameters"] == f"{sum(p.numel() for p in net.parameters()):,}"
@@ -341,7 +341,7 @@ def test_config_json_with_unknown_keys_or_absurd_values_is_refused(tmp_path, cha
 
     import translate.nets.builders as builders
     from translate.errors import ConfigError
-    from translate.zoo import load_model
+    from translate.zoo import load_generator
 
     folder = save_tiny_model(tmp_path / "m", size=32)
     spec = json.loads((folder / "config.json").read_text())
@@ -349,21 +349,21 @@ def test_config_json_with_unknown_keys_or_absurd_values_is_refused(tmp_path, cha
     (folder / "config.json").write_text(json.dumps(spec))
     monkeypatch.setattr(builders, "build_generator", lambda **kw: pytest.fail("built before the check"))
     with pytest.raises(ConfigError, match=message):
-        load_model(folder)
+        load_generator(folder)
 
 
 def test_weights_that_do_not_fit_config_json_give_one_line(tmp_path):
     import json
 
     from translate.errors import ConfigError
-    from translate.zoo import load_model
+    from translate.zoo import load_generator
 
     folder = save_tiny_model(tmp_path / "m", size=32)
     spec = json.loads((folder / "config.json").read_text())
     spec["generator"]["ngf"] = 8
     (folder / "config.json").write_text(json.dumps(spec))
     with pytest.raises(ConfigError, match="weights do not fit its config.json"):
-        load_model(folder)
+        load_generator(folder)
     (folder / "model.safetensors").write_bytes(b"\x00" * 20)
     with pytest.raises(ConfigError, match="not a readable safetensors file"):
-        load_model(folder)
+        load_generator(folder)

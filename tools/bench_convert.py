@@ -44,8 +44,8 @@ from translate.data.demo import make_domain_images
 from translate.data.images import PNG_FAST, image_to_tensor, load_image
 from translate.inference.runner import Translator, convert_folder
 from translate.inference.serial import serial_convert
+from translate.model_folder import save_model
 from translate.nets.builders import build_generator
-from translate.zoo import save_model
 
 REAL = {"name": "resnet9", "ngf": 64, "norm": "instance"}  # the real generator
 REAL_NAME = "resnet9-ngf64"

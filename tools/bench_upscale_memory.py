@@ -29,9 +29,9 @@ def child(model: Path, input_dir: Path, output_dir: Path, tile: int, overlap: in
     torch.set_num_threads(cores_per_process())  # the CPU set, as conversion sizes its threads
     if tile < 0:
         from translate.data.images import image_to_tensor, load_image
-        from translate.zoo import load_model
+        from translate.zoo import load_generator
 
-        load_model(model)
+        load_generator(model)
         image_to_tensor(load_image(next(input_dir.iterdir())))
         return
     from translate.inference.runner import convert_folder
@@ -44,8 +44,8 @@ def prepare(root: Path, width: int, height: int, scale: int, net_width: int, blo
     import numpy as np
     from PIL import Image
 
+    from translate.model_folder import save_model
     from translate.nets.builders import build_generator
-    from translate.zoo import save_model
 
     spec = {"name": "srresnet", "scale": scale, "width": net_width, "n_blocks": blocks}
     save_model(

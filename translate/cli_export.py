@@ -55,9 +55,9 @@ def export(
 ) -> None:
     with user_errors():
         from translate.export import export_model  # lazy: CLI start-up (torch)
-        from translate.zoo import load_model  # lazy: CLI start-up (torch)
+        from translate.zoo import load_generator  # lazy: CLI start-up (torch)
 
-        net, spec = load_model(model, direction=direction_value(direction), device="cpu")
+        net, spec = load_generator(model, direction=direction_value(direction), device="cpu")
         target = out or default_out(model, direction_value(direction), format.value)
         report = export_model(net, spec, target, format.value, size, opset=opset, tolerance=tolerance)
         typer.echo(report.summary())

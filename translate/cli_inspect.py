@@ -1,4 +1,4 @@
-"""`translate inspect FILE`: what a generator file holds, as `translate.zoo.load_model` sees it.
+"""`translate inspect FILE`: what a generator file holds, as `translate.zoo.load_generator` sees it.
 
 Useful before converting with a `.pth` found online: it says which architecture the keys and
 shapes match (blocks or depth, ngf, norm, dropout, CUT's anti-aliasing, channels), how many
@@ -24,9 +24,9 @@ def inspect(
 ) -> None:
     """Show the architecture detected in a generator file (or stored with a model): no need to know it beforehand."""
     with user_errors():
-        from translate.zoo import load_model  # lazy: CLI start-up (torch)
+        from translate.zoo import load_generator  # lazy: CLI start-up (torch)
 
-        net, spec = load_model(file, direction_value(direction))
+        net, spec = load_generator(file, direction_value(direction))
         parameters = sum(p.numel() for p in net.parameters())
         width = max(len(label) for label, _ in describe(spec, parameters))
         for label, value in describe(spec, parameters):
@@ -34,7 +34,7 @@ def inspect(
 
 
 def describe(spec: dict[str, Any], parameters: int) -> list[tuple[str, str]]:
-    """(label, value) lines for a model's spec, as `load_model` returns it."""
+    """(label, value) lines for a model's spec, as `load_generator` returns it."""
     generator = spec.get("generator", {})
     guessed = " (guessed from the architecture)" if spec.get("detected") else ""
     lines = [("source", str(spec.get("source") or spec.get("pretrained") or "-"))]
@@ -48,7 +48,7 @@ def describe(spec: dict[str, Any], parameters: int) -> list[tuple[str, str]]:
             ("size multiple", _multiple(int(spec.get("size_multiple", 1)))),
         ]
         return lines
-    entry = architecture(generator.get("name"))  # load_model checked the name
+    entry = architecture(generator.get("name"))  # load_generator checked the name
     lines += [("architecture", f"{entry.describe()} ({entry.name})"), ("method", f"{spec.get('method', '?')}{guessed}")]
     if "scale" in spec:
         lines.append(("scale", f"x{spec['scale']}"))

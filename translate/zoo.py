@@ -1,4 +1,6 @@
-"""One loader for every generator a user can point at: `load_model`.
+"""One loader for every generator a user can point at: `load_generator` -> (network, spec).
+
+(`translate.load_model` is the user-facing API on top: it wraps the result in the runner.)
 
 - a model folder (`model.safetensors` + `config.json`, see translate/model_folder.py);
 - a run folder, picking the model of a direction from its `models/`;
@@ -19,7 +21,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from translate.errors import ConfigError
-from translate.model_folder import CONFIG, WEIGHTS, is_model_folder, read_config, save_model
+from translate.model_folder import CONFIG, WEIGHTS, is_model_folder, read_config
 from translate.nets.builders import build_generator
 from translate.nets.detect import SUFFIXES, NotAGenerator, clean_state_dict, detect_generator, read_state_dict
 from translate.nets.external_sr import load_external_sr
@@ -28,7 +30,7 @@ from translate.nets.registry import architecture
 from translate.pretrained import resolve
 from translate.run_folder import RunFolder, find_models
 
-__all__ = ["CONFIG", "WEIGHTS", "existing_or_pretrained", "find_model_folder", "load_model", "save_model"]
+__all__ = ["existing_or_pretrained", "find_model_folder", "load_generator"]
 
 
 def existing_or_pretrained(path: Path, what: str) -> Path:
@@ -71,7 +73,7 @@ def find_model_folder(path: Path, direction: str | None = None) -> Path:
     raise ConfigError(f"{path} is neither a model folder (with {CONFIG}) nor a run folder (with models/)")
 
 
-def load_model(
+def load_generator(
     source: str | Path, direction: str | None = None, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Any generator a user can name (see the module doc), in eval mode on `device`; returns

@@ -28,7 +28,7 @@ from translate.errors import ConfigError
 from translate.methods.base import Method
 from translate.model_folder import CONFIG, WEIGHTS, read_config
 from translate.run_folder import RunFolder, find_models, latest_checkpoint, read_run_settings
-from translate.zoo import existing_or_pretrained, load_model
+from translate.zoo import existing_or_pretrained, load_generator
 
 # The options that decide the shape of a network; named in the message when weights do not fit.
 ARCHITECTURE_OPTIONS = ("generator", "ngf", "ndf", "n_layers_d", "norm", "image_size", "scale", "width", "blocks")
@@ -89,7 +89,7 @@ def _from_exports(method: Method, source: Path) -> list[str]:
 
 
 def _from_file(method: Method, path: Path) -> list[str]:
-    loaded, spec = load_model(path)
+    loaded, spec = load_generator(path)
     exports = method.exports()
     name = "b2a" if "b2a" in exports and "G_B" in path.stem else next(iter(exports))
     net, ours = exports[name]

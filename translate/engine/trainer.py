@@ -46,6 +46,7 @@ from translate.errors import ConfigError, DataError, DivergedError, RunStopped, 
 from translate.hardware import bf16_cpu_warning
 from translate.methods import check_settings
 from translate.methods.base import Losses, Method
+from translate.model_folder import save_model
 from translate.progress import TrainingProgress
 from translate.run_folder import (
     MARKER,
@@ -57,7 +58,6 @@ from translate.run_folder import (
     list_checkpoints,
     truncate_jsonl,
 )
-from translate.zoo import save_model
 
 
 def _sample_batch(dataset: Dataset, count: int, device: torch.device) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from translate.hardware import bf16_cpu_warning
 from translate.inference.converter import make_batch_translator
 from translate.inference.pipeline import ConvertOptions, ConvertReport, convert
 from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling, is_upscaler, upscale_image
-from translate.zoo import load_model
+from translate.zoo import load_generator
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -103,9 +103,9 @@ class Translator:
     def load(
         cls, source: str | Path, direction: str | None = None, device: str = "auto", precision: str = "fp32"
     ) -> Translator:
-        """Any model `translate.zoo.load_model` accepts: run or model folder, pretrained name, weights file."""
+        """Any model `translate.zoo.load_generator` accepts: run or model folder, pretrained name, weights file."""
         dev = pick_device(device)
-        net, spec = load_model(Path(source), direction, dev)
+        net, spec = load_generator(Path(source), direction, dev)
         return cls(net, spec, dev, precision)
 
     @property
