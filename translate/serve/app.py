@@ -135,7 +135,8 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None)
 
     @app.get("/healthz", summary="Liveness: 200 while the server answers")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "models": len(models), "queued": sum(b.queued for b in batchers.values())}
+        in_flight = sum(b.in_flight for b in batchers.values())
+        return {"status": "ok", "models": len(models), "in_flight": in_flight}
 
     @app.get("/v1/models", summary="The models served: name, kind, method, direction, sizes, scale")
     async def list_models(request: Request) -> dict[str, Any]:

@@ -53,6 +53,7 @@ class Batcher:
         self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait, max_queue
         self.waiting: deque[_Request] = deque()  # in arrival order, all sizes together
         self.batches = 0  # batches run so far
+        self.in_flight = 0  # requests submitted and not yet answered (waiting or running)
         self._arrived: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"translate-serve-{name}")
@@ -88,9 +89,11 @@ class Batcher:
         request = _Request(pixels, asyncio.get_running_loop().create_future())
         self.waiting.append(request)
         self._arrived.set()
+        self.in_flight += 1
         try:
             return await request.future
         finally:
+            self.in_flight -= 1
             if not request.future.done():
                 request.future.cancel()  # the loop skips it
 
