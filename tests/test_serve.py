@@ -343,3 +343,19 @@ def test_model_names_are_unique_and_safe(tmp_path):
     assert model_name(str(weights), None) == "horse-2-zebra"
     assert model_name("horse2zebra", None) == "horse2zebra"
     assert model_name(str(tmp_path / "run"), "a2b") == "run-a2b"
+
+
+@pytest.mark.slow
+def test_the_load_benchmark_runs_without_errors(tmp_path):
+    """tools/bench_serve.py, small: both servers answer every request and the table has both rows."""
+    import subprocess
+    import sys
+
+    from tests.serve_helpers import ROOT
+
+    command = [sys.executable, "tools/bench_serve.py", "--clients", "4", "--seconds", "2", "--warmup", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith(("| on", "| off"))]
+    assert len(rows) == 2 and all(line.split("|")[3].strip() == "0" for line in rows), done.stdout
+    assert "throughput ratio" in done.stdout and not done.stderr.strip()

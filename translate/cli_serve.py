@@ -7,7 +7,9 @@ so `translate --help` stays fast.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import sys
 
 import typer
 
@@ -45,6 +47,7 @@ def serve(
     ),
     no_auth: bool = typer.Option(False, "--no-auth", help="Serve on a non-loopback address without a token."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (GPU only); fp32 is bit-exact."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for the models [default: every core]."),
     tile: int = TILE,
     tile_overlap: int = TILE_OVERLAP,
     device: str = DEVICE,
@@ -52,6 +55,11 @@ def serve(
     """Serve models over HTTP: a page to try them at /, an API for code under /v1 (schema: /openapi.json)."""
     with user_errors():
         settings_check(host, token, no_auth, max_batch, max_wait_ms, max_queue, max_body_mb, max_pixels, timeout)
+        # Idle OpenMP threads spin for a while after each batch by default: on a small CPU they starved the
+        # event loop and the decoders (a 2-core machine answered 20x fewer requests; tools/bench_serve.py).
+        # Read when torch starts OpenMP, so set before the imports below (too late if torch is loaded already).
+        if "torch" not in sys.modules:
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             import uvicorn  # lazy: the `serve` extra, not at CLI start-up
 
@@ -61,6 +69,12 @@ def serve(
             raise ConfigError(
                 f"translate serve needs the serve extra: pip install 'translate-gan[serve]' ({exc})"
             ) from None
+        if threads is not None:
+            if threads < 1:
+                raise ConfigError(f"--threads {threads} must be at least 1")
+            import torch  # lazy: as above
+
+            torch.set_num_threads(threads)
         served = load_models(models, device, precision, tile, tile_overlap)
         settings = ServeSettings(
             max_batch=max_batch,
