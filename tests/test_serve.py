@@ -359,3 +359,13 @@ def test_the_load_benchmark_runs_without_errors(tmp_path):
     rows = [line for line in done.stdout.splitlines() if line.startswith(("| on", "| off"))]
     assert len(rows) == 2 and all(line.split("|")[3].strip() == "0" for line in rows), done.stdout
     assert "throughput ratio" in done.stdout and not done.stderr.strip()
+
+
+def test_a_run_folder_with_two_generators_serves_both(tmp_path):
+    from translate.serve.models import load_models
+
+    for direction in ("a2b", "b2a"):
+        tiny_model(tmp_path / "run" / "models" / direction)
+    served = load_models([str(tmp_path / "run"), str(tmp_path / "run" / "models" / "a2b")], "cpu", "fp32", 512, 32)
+    assert [m.name for m in served] == ["run-a2b", "run-b2a", "a2b"]
+    assert [m.card()["direction"] for m in served] == ["a2b", "b2a", None]
