@@ -12,6 +12,8 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -280,15 +282,17 @@ def test_a_full_queue_is_refused_and_the_rest_served():
     assert [r.batch_size for r in asyncio.run(go())] == [1, 1, 1]
 
 
-def test_full_queue_answers_503_with_retry_after_over_http(models):
-    """A real uvicorn server in this process, its model held at a gate, so the queue fills for certain."""
+@contextmanager
+def held_server(model_folder: Path, settings) -> Iterator[tuple[str, threading.Event]]:
+    """A real uvicorn server in this process whose model waits at a gate, so queues fill for certain;
+    yields its URL and the gate (set it to let the model run)."""
     import uvicorn
 
-    from translate.serve.app import ServeSettings, create_app
+    from translate.serve.app import create_app
     from translate.serve.models import load_models
 
     gate = threading.Event()
-    (model,) = load_models([str(models["tiny"])], "cpu", "fp32", 512, 32)
+    (model,) = load_models([str(model_folder)], "cpu", "fp32", 512, 32)
     real_run = model.run
 
     def held(pixels: np.ndarray) -> np.ndarray:
@@ -296,29 +300,46 @@ def test_full_queue_answers_503_with_retry_after_over_http(models):
         return real_run(pixels)
 
     model.run = held  # type: ignore[method-assign]
-    app = create_app([model], ServeSettings(max_batch=1, max_wait_ms=0, max_queue=2))
     listening = socket.socket()
     listening.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app([model], settings), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]})
     thread.start()
-    url = f"http://127.0.0.1:{listening.getsockname()[1]}"
+    try:
+        while not server.started and thread.is_alive():
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{listening.getsockname()[1]}", gate
+    finally:
+        gate.set()
+        server.should_exit = True
+        thread.join(30)
+
+
+def _wait_for_in_flight(url: str, count: int) -> None:
+    """Poll /healthz, which answers while the model is held: the event loop is never blocked by it."""
+    with client(url) as http:
+        deadline = time.monotonic() + 30
+        while http.get("/healthz").json()["in_flight"] < count:
+            assert time.monotonic() < deadline, "the requests never arrived"
+            time.sleep(0.01)
+
+
+def test_full_queue_answers_503_with_retry_after_over_http(models):
+    from translate.serve.app import ServeSettings
+
     image = png_bytes(np.zeros((8, 8, 3), np.uint8))
     statuses: list[int] = []
 
-    def ask() -> None:
+    def ask(url: str) -> None:
         with client(url) as http:
             statuses.append(http.post("/v1/models/tiny/translate", content=image).status_code)
 
-    try:
-        while not server.started:
-            time.sleep(0.01)
-        askers = [threading.Thread(target=ask) for _ in range(3)]  # one running, two waiting
+    with held_server(models["tiny"], ServeSettings(max_batch=1, max_wait_ms=0, max_queue=2)) as (url, gate):
+        askers = [threading.Thread(target=ask, args=(url,)) for _ in range(3)]  # one running, two waiting
         for asker in askers:
             asker.start()
+        _wait_for_in_flight(url, 3)
         with client(url) as http:
-            while http.get("/healthz").json()["in_flight"] < 3:
-                time.sleep(0.01)
             refused = http.post("/v1/models/tiny/translate", content=image)
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
         assert "--max-queue" in refused.json()["error"]
@@ -328,10 +349,17 @@ def test_full_queue_answers_503_with_retry_after_over_http(models):
         assert statuses == [200] * 3
         with client(url) as http:  # and it serves on
             assert http.post("/v1/models/tiny/translate", content=image).status_code == 200
-    finally:
+
+
+def test_a_request_past_its_timeout_gets_504_and_the_server_serves_on(models):
+    from translate.serve.app import ServeSettings
+
+    image = png_bytes(np.zeros((8, 8, 3), np.uint8))
+    with held_server(models["tiny"], ServeSettings(timeout_s=3)) as (url, gate), client(url) as http:
+        late = http.post("/v1/models/tiny/translate", content=image)
+        assert late.status_code == 504 and "3 s" in late.json()["error"]
         gate.set()
-        server.should_exit = True
-        thread.join(30)
+        assert http.post("/v1/models/tiny/translate", content=image).status_code == 200
 
 
 def test_model_names_are_unique_and_safe(tmp_path):

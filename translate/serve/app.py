@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from translate.version import __version__
 
 # The page's files, by the names its URLs use: a fixed table, so no part of a URL becomes a path.
 PAGE_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript", "style.css": "text/css"}
-log = logging.getLogger("translate.serve")
 _RAW_TYPES = ("image/", "application/octet-stream")
 
 
@@ -104,7 +102,7 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None)
 
     @app.exception_handler(Exception)
     async def _bug(_: Request, exc: Exception) -> JSONResponse:
-        log.error("request failed", exc_info=exc)  # a bug: its traceback goes to the log, one line to the client
+        # a bug: Starlette re-raises it after this answer, so uvicorn logs its traceback; the client gets one line
         return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server log has the details"}, 500)
 
     def check_token(request: Request) -> None:
