@@ -20,6 +20,7 @@ from translate.errors import ConfigError
 def serve(
     models: list[str] = typer.Argument(
         ...,
+        metavar="MODEL",
         help="Models to serve: run folders (every direction), model folders, pretrained names, .pth/.safetensors "
         "files, super-resolution models. Each is served under its folder name, file stem or pretrained name.",
     ),
@@ -47,7 +48,7 @@ def serve(
     ),
     no_auth: bool = typer.Option(False, "--no-auth", help="Serve on a non-loopback address without a token."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (GPU only); fp32 is bit-exact."),
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads for the models [default: every core]."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for the models (default: every core)."),
     tile: int = TILE,
     tile_overlap: int = TILE_OVERLAP,
     device: str = DEVICE,
