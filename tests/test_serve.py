@@ -361,6 +361,15 @@ def test_a_request_past_its_timeout_gets_504_and_the_server_serves_on(models):
         gate.set()
         assert http.post("/v1/models/tiny/translate", content=image).status_code == 200
 
+        def slowly():  # half the image, then nothing for longer than the timeout
+            yield image[:20]
+            time.sleep(4)
+            yield image[20:]
+
+        stalled = http.post("/v1/models/tiny/translate", content=slowly())
+        assert stalled.status_code == 408 and "did not arrive" in stalled.json()["error"]
+        assert http.post("/v1/models/tiny/translate", content=image).status_code == 200
+
 
 def test_model_names_are_unique_and_safe(tmp_path):
     from translate.serve.models import model_name, unique_names

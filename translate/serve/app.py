@@ -163,7 +163,10 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None)
         except NotAcceptable as exc:
             raise ApiError(406, str(exc)) from None
         started = time.monotonic()
-        data = await _image_bytes(request, settings.max_body_bytes)
+        try:  # a client that sends its body slowly (or stops) holds no connection for longer than --timeout
+            data = await asyncio.wait_for(_image_bytes(request, settings.max_body_bytes), settings.timeout_s)
+        except asyncio.TimeoutError:
+            raise ApiError(408, f"the request body did not arrive within {settings.timeout_s:g} s") from None
         try:
             pixels = await asyncio.to_thread(decode, data, settings.max_pixels)
         except ImageTooLarge:
