@@ -81,6 +81,8 @@ def test_health_and_the_list_of_models(server):
         page = http.get("/")
         assert page.status_code == 200 and "/page/app.js" in page.text
         assert http.get("/page/app.js").status_code == 200
+        docs = http.get("/docs")  # our own reference page: FastAPI's loads scripts from a CDN
+        assert docs.status_code == 200 and "/page/docs.js" in docs.text and "cdn" not in docs.text.lower()
         assert http.get("/page/..%2Fapp.py").status_code == 404  # only the page's own files, by name
 
 

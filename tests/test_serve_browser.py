@@ -150,3 +150,26 @@ def test_an_image_uploaded_through_the_page_comes_back_as_convert_makes_it(chrom
     assert "cyclegan" in found["card"] and "32 px" in found["card"]  # the model card: method, training size
     assert found["overflow"] <= 0  # a phone's width: nothing to scroll sideways
     assert tools.errors == []
+
+
+DOCS_RENDERED = """
+(async () => {
+  for (let i = 0; i < 200 && document.querySelectorAll(".endpoint").length < 4; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Array.from(document.querySelectorAll(".endpoint h2")).map((h) => h.textContent);
+})()
+"""
+
+
+def test_the_api_reference_renders_from_the_schema_offline(chromium, tmp_path):
+    with running_server(tiny_model(tmp_path / "tiny"), "--device", "cpu", log=tmp_path / "server.txt") as server:
+        browser, tools = open_page(chromium, server.url + "/docs", tmp_path / "profile")
+        try:
+            shown = tools.call("Runtime.evaluate", expression=DOCS_RENDERED, awaitPromise=True, returnByValue=True)
+        finally:
+            browser.terminate()
+            browser.wait(30)
+    endpoints = shown["result"]["value"]
+    assert "POST /v1/models/{name}/translate" in endpoints and "GET /v1/models" in endpoints, endpoints
+    assert tools.errors == []

@@ -30,7 +30,13 @@ from translate.serve.models import ServedModel
 from translate.version import __version__
 
 # The page's files, by the names its URLs use: a fixed table, so no part of a URL becomes a path.
-PAGE_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript", "style.css": "text/css"}
+PAGE_FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "docs.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript",
+    "docs.js": "text/javascript",
+    "style.css": "text/css",
+}
 _RAW_TYPES = ("image/", "application/octet-stream")
 
 
@@ -81,7 +87,7 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None)
         version=__version__,
         description="Image-to-image translation and super-resolution models over HTTP.",
         lifespan=lifespan,
-        docs_url=None,  # FastAPI's Swagger and ReDoc pages load their scripts from a CDN; the schema is served
+        docs_url=None,  # FastAPI's Swagger and ReDoc pages load their scripts from a CDN: /docs is our own
         redoc_url=None,
     )
     app.state.batchers = batchers
@@ -187,7 +193,6 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None)
             "X-Queue-Ms": f"{result.queue_seconds * 1000:.1f}",
             "X-Batch-Size": str(result.batch_size),
             "X-Total-Ms": f"{(time.monotonic() - started) * 1000:.1f}",
-            "Access-Control-Expose-Headers": "X-Compute-Ms, X-Queue-Ms, X-Batch-Size, X-Total-Ms",
         }
         return Response(body, media_type=FORMATS[chosen][0], headers=headers)
 
@@ -195,9 +200,13 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None)
     async def page() -> Response:
         return _page_file("index.html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return _page_file("docs.html")
+
     @app.get("/page/{file}", include_in_schema=False)
     async def page_file(file: str) -> Response:
-        if file not in PAGE_FILES or file == "index.html":
+        if file not in PAGE_FILES or file.endswith(".html"):
             raise ApiError(404, "no such page file")
         return _page_file(file)
 
