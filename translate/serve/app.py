@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -53,6 +54,33 @@ class ServeSettings:
     token: str | None = None
     quality: int = 95  # JPEG/WebP answers
     retry_after_s: int = 1
+
+
+class ErrorBody(BaseModel):
+    """Every answer other than an image: one line."""
+
+    error: str
+
+
+ERRORS = {
+    400: "Not a readable image, or a form without a file",
+    401: "Missing or wrong bearer token (with --token)",
+    404: "No model of that name",
+    406: "Neither ?format= nor Accept names PNG, JPEG or WebP",
+    408: "The body did not arrive within --timeout",
+    413: "Body over --max-body-mb, or image over --max-pixels",
+    415: "A Content-Type that is not an image",
+    503: "The model's queue is full (--max-queue): retry after Retry-After seconds",
+    504: "No result within --timeout",
+}
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_REQUEST_BODY = {
+    "image/*": _BINARY,
+    "application/octet-stream": _BINARY,
+    "multipart/form-data": {
+        "schema": {"type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}
+    },
+}
 
 
 class ApiError(Exception):
@@ -159,7 +187,9 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None)
         "file field of a multipart/form-data form. Answers the result as PNG, or JPEG/WebP by `?format=` or the "
         "Accept header. Headers: X-Compute-Ms (the batch's time in the model), X-Batch-Size, X-Queue-Ms.",
         response_class=Response,
-        responses={200: {"content": {media: {} for media, _ in FORMATS.values()}}},
+        responses={200: {"content": {media: {} for media, _ in FORMATS.values()}, "description": "The result"}}
+        | {code: {"description": why, "model": ErrorBody} for code, why in ERRORS.items()},
+        openapi_extra={"requestBody": {"required": True, "content": _REQUEST_BODY}},
     )
     async def translate(name: str, request: Request, format: str | None = None) -> Response:
         check_token(request)
