@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "translate"
 # that share a layer are independent of each other (nets never imports data, and so on).
 LAYERS: list[list[tuple[str, ...]]] = [
     [("translate", "translate.__main__", "translate.cli", "translate.cli_*")],  # the package root is the API facade
-    [("translate.report_page",)],
+    [("translate.report_page",), ("translate.serve",)],  # nothing but the CLI imports either
     [("translate.engine",)],
     [("translate.methods",), ("translate.evaluation",), ("translate.export",)],
     [("translate.inference",)],

@@ -29,6 +29,7 @@ from translate.cli_options import (
     user_errors,
 )
 from translate.cli_report import report
+from translate.cli_serve import serve
 from translate.cli_weights import weights_app
 from translate.config import TrainConfig
 from translate.errors import RunStopped
@@ -49,6 +50,7 @@ app.add_typer(weights_app, name="weights")
 app.command("inspect")(inspect)
 app.command("export")(export)
 app.command("report")(report)
+app.command("serve")(serve)
 
 
 def run_training(config: TrainConfig) -> None:

@@ -12,6 +12,7 @@ against `max_pixels()` from the header, before any pixel is decoded (decompressi
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import stat
@@ -41,6 +42,10 @@ _SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 _WITH_ALPHA = {"RGBA", "RGBa", "LA", "La", "PA"}
 _ORIENTATION_TAG = 0x0112
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}  # rotated by 90 or 270 degrees: width and height swap
+
+
+class ImageTooLarge(DataError):
+    """An image that declares more pixels than allowed (a server answers 413, not 400)."""
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -81,6 +86,25 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         raise DataError(f"{name}: not a readable image ({_reason(exc)})") from None
 
 
+def decode_image(data: bytes, name: str = "the image", limit: int | None = None) -> Image.Image:
+    """Bytes received (an upload, a request body) -> an upright 8-bit RGB image, or one-line DataError.
+
+    The same decoders and checks as `load_image` (ImageTooLarge past `limit`, default `max_pixels()`),
+    without a file: `name` only labels the messages.
+    """
+    if not data:
+        raise DataError(f"{name}: not a readable image (empty, 0 bytes)")
+    try:
+        with _open_checked(io.BytesIO(data), name, limit or max_pixels()) as opened:
+            opened.load()
+            image = _to_rgb(_upright(opened))
+            return image.copy() if image is opened else image
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - as in load_image
+        raise DataError(f"{name}: not a readable image ({_reason(exc)})") from None
+
+
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """(width, height) as load_image will return it, read from the header without decoding pixels.
 
@@ -111,20 +135,24 @@ def _open(name: str) -> Image.Image:
         raise DataError(f"{name}: not a readable image (not a regular file: a device, pipe or socket)")
     if status.st_size == 0:
         raise DataError(f"{name}: not a readable image (empty file, 0 bytes)")
-    limit = max_pixels()
+    return _open_checked(name, name, max_pixels())
+
+
+def _open_checked(source: str | io.BytesIO, name: str, limit: int) -> Image.Image:
+    """Open with our decoders only and refuse a declared size over `limit` before decoding (ImageTooLarge)."""
     if Image.MAX_IMAGE_PIXELS is not None and limit > 2 * Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = limit // 2 + 1  # the user raised our limit: Pillow's own must not undercut it
     try:
-        image = Image.open(name, formats=_FORMATS)
+        image = Image.open(source, formats=_FORMATS)
     except Image.DecompressionBombError as exc:  # over Pillow's limit, checked as it read the header
         declared = re.search(r"\((\d+) pixels\)", str(exc))
-        raise DataError(_too_large(name, int(declared.group(1)) if declared else None, limit)) from None
+        raise ImageTooLarge(_too_large(name, int(declared.group(1)) if declared else None, limit)) from None
     try:
         width, height = image.size
         if width < 1 or height < 1:
             raise DataError(f"{name}: not a readable image (declares an empty {width}x{height} picture)")
         if width * height > limit:
-            raise DataError(_too_large(name, width * height, limit, f"{width}x{height} = "))
+            raise ImageTooLarge(_too_large(name, width * height, limit, f"{width}x{height} = "))
     except BaseException:
         image.close()
         raise
