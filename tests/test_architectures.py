@@ -1,6 +1,6 @@
 """Every registered generator architecture passes one suite, driven by the registry: an entry added to
 translate/nets/registry.py is tested here by being registered. Each is built tiny, saved and loaded as
-a model folder, recognised from its bare state dict, run through the converter at odd sizes and at
+a model folder, recognised from its bare state dict, run through the runner's sizing at odd sizes and at
 the sizes its export allows, and its size rule and settings are held to what the network really does."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 
 from translate.errors import ConfigError
 from translate.export import input_shape
-from translate.inference.converter import make_batch_translator
+from translate.inference.sizing import make_batch_translator
 from translate.model_folder import check_generator_args, read_config, save_model
 from translate.nets.builders import build_generator
 from translate.nets.detect import clean_state_dict, detect_generator
@@ -156,7 +156,7 @@ def test_it_is_recognised_from_its_state_dict(entry, tmp_path):
 
 
 @parametrize_entries
-def test_the_converter_keeps_an_odd_size(entry):
+def test_the_runner_keeps_an_odd_size(entry):
     net, generator = built(entry), tiny(entry)
     scale = entry.scale(generator)
     side = valid_side(entry, generator)

@@ -84,7 +84,7 @@ def test_convert_folder_and_reload_give_the_same_output(domains, data, tmp_path)
     outputs = sorted(converted.glob("*.png"))
     assert len(outputs) == 6 and Image.open(outputs[0]).size == (40, 40)  # 40 is not a multiple of 4: padded, cropped
 
-    from translate.inference.converter import translate_batch
+    from translate.inference.sizing import translate_batch
     from translate.zoo import load_generator
 
     net, spec = load_generator(out / "models" / "a2b")

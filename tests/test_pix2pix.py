@@ -20,7 +20,7 @@ from tests.helpers import cli, random_rgb, tiny, train, write, write_side_by_sid
 from translate.config import CycleGANConfig, Pix2PixConfig
 from translate.data.images import image_to_tensor, load_image, tensor_to_image
 from translate.errors import ConfigError
-from translate.inference.converter import translate_batch
+from translate.inference.sizing import translate_batch
 from translate.methods.pix2pix import Pix2Pix, reference_test_mode
 from translate.zoo import load_generator
 

@@ -22,8 +22,8 @@ from PIL import Image
 
 from translate.config import Pix2PixConfig
 from translate.engine.trainer import Trainer
-from translate.inference.converter import make_batch_translator
 from translate.inference.runner import convert_folder
+from translate.inference.sizing import make_batch_translator
 from translate.methods.pix2pix import Pix2Pix
 from translate.zoo import load_generator
 

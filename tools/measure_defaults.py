@@ -137,7 +137,7 @@ def train_pix2pix_day_night(tmp: Path, **settings: Any):
 
 def pix2pix_modes(seed: int, batch_size: int, steps: int, ngf: int) -> list[dict[str, Any]]:
     """Train pix2pix on paired day -> night, then score the three ways of running its generator."""
-    from translate.inference.converter import make_batch_translator
+    from translate.inference.sizing import make_batch_translator
 
     x, y = held_out(32, SIZE, day_to_night)
     with fresh_run() as tmp:
@@ -239,7 +239,7 @@ def init_cyclegan(seed: int, init_type: str, steps: int) -> dict[str, Any]:
 
 
 def init_pix2pix(seed: int, init_type: str, steps: int) -> dict[str, Any]:
-    from translate.inference.converter import make_batch_translator
+    from translate.inference.sizing import make_batch_translator
 
     x, y = held_out(32, SIZE, day_to_night)
     with fresh_run() as tmp:

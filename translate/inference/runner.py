@@ -30,8 +30,8 @@ from PIL import Image
 from translate.data.images import image_to_pixels
 from translate.errors import ConfigError
 from translate.hardware import bf16_cpu_warning
-from translate.inference.converter import make_batch_translator
 from translate.inference.pipeline import ConvertOptions, ConvertReport, convert
+from translate.inference.sizing import make_batch_translator
 from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling, is_upscaler, upscale_image
 from translate.zoo import load_generator
 

@@ -176,7 +176,7 @@ class DiscoGAN(Method):
             "method": "discogan",
             "generator": generator_spec(c),
             "size": c.image_size,
-            "fixed_size": c.image_size,  # the converter resizes inputs to it and results back
+            "fixed_size": c.image_size,  # the runner resizes inputs to it and results back
             "a": c.a,
             "b": c.b,
         }

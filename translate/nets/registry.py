@@ -4,7 +4,7 @@ An `Architecture` names its constructor and its state-dict recogniser by import 
 module imports no torch: the CLI checks `--generator` and `--size` with it at start-up. Its readers:
 `nets.builders.build_generator` (constructor and default init), `model_folder` (the settings a
 config.json may hold: the constructor's signature, within BOUNDS), `nets.detect` (each recogniser in
-turn), the converter (the size rule: pad to `multiple` and `min_side`, or resize to the fixed side),
+turn), the runner (`inference.sizing`: the size rule: pad to `multiple` and `min_side`, or resize to the fixed side),
 `export` (dynamic shapes from the same rule, the output scale) and `translate inspect`.
 
 A new architecture is a module in translate/nets/ (the network and its `recognise(state)`) plus one
@@ -41,7 +41,7 @@ BOUNDS: dict[str, tuple[int, int]] = {
 class SizeRule:
     """The image sides a generator maps back to themselves (`scale` times larger for super-resolution).
 
-    The converter pads an image up to `multiple` and `min_side` and crops the result back, or resizes
+    The runner pads an image up to `multiple` and `min_side` and crops the result back, or resizes
     in and out for a `fixed` architecture. It is the export constraint too: `export.input_shape` keeps
     height and width dynamic in steps of `multiple` from `min_side` (static for a fixed side), traced at
     2 * `multiple`, where the bottleneck is 2x2.
