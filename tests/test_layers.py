@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "translate"
+from tests.source_imports import PACKAGE, runtime_imports
 
 # Top to bottom. A module may import from its own group and from any group of a lower layer; groups
 # that share a layer are independent of each other (nets never imports data, and so on).
@@ -35,30 +35,6 @@ def module_names() -> dict[str, Path]:
     return names
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
-    found: list[ast.Import | ast.ImportFrom] = []
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
-            return
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            found.append(node)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(tree)
-    return found
-
-
 def import_graph() -> dict[str, set[str]]:
     """module -> the translate modules it imports at run time (`from a import b` counts a.b when b is a module)."""
     modules = module_names()
@@ -66,7 +42,7 @@ def import_graph() -> dict[str, set[str]]:
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
         targets: set[str] = set()
-        for node in _runtime_imports(ast.parse(path.read_text(), str(path))):
+        for node, _ in runtime_imports(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 candidates = [alias.name for alias in node.names]
             else:

@@ -11,40 +11,17 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "translate"
+from tests.source_imports import PACKAGE, Import, runtime_imports
+
 MARKER = "# lazy"
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def function_level_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+def function_level_imports(tree: ast.AST) -> list[Import]:
     """Imports inside a function (at any depth), except under `if TYPE_CHECKING:`."""
-    found: list[ast.Import | ast.ImportFrom] = []
-
-    def visit(node: ast.AST, in_function: bool) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _is_type_checking(child):
-                for other in child.orelse:
-                    visit_one(other, in_function)
-                continue
-            visit_one(child, in_function)
-
-    def visit_one(node: ast.AST, in_function: bool) -> None:
-        if in_function and isinstance(node, (ast.Import, ast.ImportFrom)):
-            found.append(node)
-        visit(node, in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
-
-    visit(tree, False)
-    return found
+    return [node for node, in_function in runtime_imports(tree) if in_function]
 
 
 def unexplained(source: str) -> list[int]:
