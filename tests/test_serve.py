@@ -194,11 +194,14 @@ def test_a_taken_port_is_one_line(models):
 def test_sigterm_lets_in_flight_requests_finish(models, tmp_path):
     server = start_server(models["tiny"], "--device", "cpu", "--max-batch", "1", log=tmp_path / "log")
     photo = png_bytes(make_domain_images(1, 256, seed=1)[0])
-    answers: list[int] = []
+    answers: list[int | str] = []
 
     def ask() -> None:
         with client(server.url) as http:
-            answers.append(http.post("/v1/models/tiny/translate", content=photo).status_code)
+            try:
+                answers.append(http.post("/v1/models/tiny/translate", content=photo).status_code)
+            except httpx.ConnectError:  # it came after the signal: the server no longer accepts
+                answers.append("refused")
 
     try:
         askers = [threading.Thread(target=ask) for _ in range(6)]
@@ -215,7 +218,10 @@ def test_sigterm_lets_in_flight_requests_finish(models, tmp_path):
         asker.join(60)
     # uvicorn finishes the requests, then ends by the signal it caught (as a shell reports it: 143)
     assert code == -signal.SIGTERM, server.log.read_text()[-2000:]
-    assert answers == [200] * 6
+    # Every request in flight at the signal was answered in full; a late one may only be refused
+    # (on a busy machine not all six have connected when the signal comes).
+    assert len(answers) == 6 and answers.count(200) >= in_flight, answers
+    assert set(answers) <= {200, "refused"}, answers
 
 
 # -- the batcher itself -----------------------------------------------------------------------------
