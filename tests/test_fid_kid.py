@@ -15,6 +15,7 @@ scipy_linalg = pytest.importorskip("scipy.linalg")
 
 from tests.helpers import cli, write_domain  # noqa: E402
 from translate.errors import ConfigError, DataError  # noqa: E402
+from translate.evaluation import features as feature_extraction  # noqa: E402
 from translate.evaluation.features import image_features  # noqa: E402
 from translate.metrics import distribution  # noqa: E402
 from translate.metrics.distribution import fid, kid  # noqa: E402
@@ -192,7 +193,7 @@ def test_weights_file_is_never_unpickled(tmp_path):
 
     torch.save({"fc.weight": Payload()}, tmp_path / "evil.pth")
     with pytest.raises(ConfigError, match="not torch-fidelity's Inception weights"):
-        distribution.InceptionFeatures(tmp_path / "evil.pth", device="cpu")
+        feature_extraction.InceptionFeatures(tmp_path / "evil.pth", device="cpu")
     assert not (tmp_path / "pwned").exists()
 
 
@@ -215,14 +216,14 @@ def test_inception_from_the_cache_loads_weights_only(tmp_path, monkeypatch):
     cached = tmp_path / "torch" / "hub" / "checkpoints" / URL_NAME
     cached.parent.mkdir(parents=True)
     torch.save(state, cached)
-    extractor = distribution.InceptionFeatures(device="cpu")
+    extractor = feature_extraction.InceptionFeatures(device="cpu")
     images = np.random.default_rng(0).integers(0, 256, size=(1, 3, 24, 40), dtype=np.uint8)
     features = extractor(images)
     assert features.shape == (1, 2048) and features.dtype == np.float64 and np.isfinite(features).all()
 
 
 def test_cli_scores_and_json(tiny_model, domains, tmp_path, monkeypatch):
-    monkeypatch.setattr(distribution, "InceptionFeatures", lambda weights, device: HistogramFeatures())
+    monkeypatch.setattr(feature_extraction, "InceptionFeatures", lambda weights, device: HistogramFeatures())
     inputs, targets = domains
     result = cli("evaluate", "unpaired", "--model", tiny_model, "--input", inputs, "--target", targets,
                  "--device", "cpu", "--json", tmp_path / "s.json")  # fmt: skip

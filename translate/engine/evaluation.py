@@ -42,11 +42,11 @@ from translate.data.folders import find_images, pairs_by_name
 from translate.data.images import image_size, load_image
 from translate.engine.checkpoint import attempt_write
 from translate.errors import ConfigError, DataError, TranslateError
+from translate.evaluation import features
 from translate.evaluation.features import image_features
 from translate.evaluation.paired import evaluate_paired
 from translate.evaluation.sr import evaluate_sr
 from translate.inference.serial import serial_convert
-from translate.metrics import distribution
 from translate.metrics.distribution import fid_kid
 from translate.model_folder import save_model
 from translate.run_folder import append_jsonl, read_jsonl
@@ -118,10 +118,10 @@ class SRScorer:
 def inception_features(device: str) -> Any | None:
     """torch-fidelity's Inception when its weights are on disk, else None (the proxy is used)."""
     try:
-        distribution.resolve_inception_weights()
+        features.resolve_inception_weights()
     except ConfigError:  # no torch-fidelity, or no weights in torch hub's cache: nothing is downloaded
         return None
-    return distribution.InceptionFeatures(device=device)
+    return features.InceptionFeatures(device=device)
 
 
 def color_histograms(paths: list[Path]) -> np.ndarray:

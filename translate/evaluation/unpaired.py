@@ -16,11 +16,11 @@ from pathlib import Path
 from translate.data.domains import resolve_domain
 from translate.data.folders import find_images
 from translate.errors import DataError
-from translate.evaluation.features import image_features
+from translate.evaluation import features
+from translate.evaluation.features import FeatureExtractor, image_features
 from translate.evaluation.report import Evaluation
 from translate.inference.runner import convert_folder
 from translate.metrics import distribution
-from translate.metrics.distribution import FeatureExtractor
 
 
 @dataclass
@@ -91,7 +91,7 @@ def evaluate_unpaired(
     extractor's.
     """
     if extractor is None:
-        extractor = distribution.InceptionFeatures(inception_weights, device=device)
+        extractor = features.InceptionFeatures(inception_weights, device=device)
     inputs_root, targets_root = resolve_domain(str(input_dir)), resolve_domain(str(target_dir))
     targets = find_images(targets_root)
     with tempfile.TemporaryDirectory(prefix="translate-unpaired-") as tmp:

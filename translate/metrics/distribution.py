@@ -5,18 +5,13 @@ translations with that of real target images. The standard features are torch-fi
 the TF Inception-v3 (pool3, 2048-d; images of any size resized to 299 inside, the way TF did), which
 reproduces the published FID numbers. The statistics are torch-fidelity's own: FID is the Fréchet
 distance of Gaussian fits, KID the unbiased MMD² with the cubic polynomial kernel, mean and std over
-100 random subsets (seed 2020). The extractor is injectable (`FeatureExtractor`), so everything
-except the Inception weights runs offline and tests use a tiny extractor.
+100 random subsets (seed 2020). This module computes on feature arrays only; the features come from
+`translate.evaluation.features` (Inception, or any injected extractor, so tests use a tiny one).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pickle
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,102 +21,15 @@ from translate.errors import ConfigError, DataError
 KID_SUBSETS = 100
 KID_MAX_SUBSET_SIZE = 1000
 KID_SEED = 2020  # torch-fidelity's default rng_seed: the same subsets, the same numbers
-INCEPTION_LAYER = "2048"  # pool3, the layer FID and KID are defined on
 
 
-class FeatureExtractor(Protocol):
-    """Anything that maps a batch of images to features; `name` says which features in the report."""
-
-    name: str
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        """uint8 images, N x 3 x H x W (one size per batch) -> float64 features, N x D."""
-        ...
-
-
-def _fidelity() -> Any:
+def torch_fidelity_inception() -> Any:
     """torch-fidelity's Inception module, or a one-line hint on how to install it."""
     try:
         from torch_fidelity import feature_extractor_inceptionv3  # lazy: optional extra 'metrics'
     except ImportError:
         raise ConfigError("FID/KID need torch-fidelity: pip install 'translate-gan[metrics]'") from None
     return feature_extractor_inceptionv3
-
-
-def inception_url() -> str:
-    return _fidelity().URL_INCEPTION_V3
-
-
-def inception_cache_path() -> Path:
-    """Where torch-fidelity keeps the Inception weights it downloads: torch hub's checkpoints folder."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(inception_url()).name
-
-
-def resolve_inception_weights(path: str | os.PathLike | None = None) -> Path:
-    """The Inception weights file to use: `path` if given, else torch-fidelity's cached download.
-
-    Nothing is downloaded here: a missing file is one line saying which file, from where, to where,
-    instead of torch-fidelity's download attempt (which can hang for minutes offline).
-    """
-    if path is not None:
-        given = Path(path).expanduser()
-        if not given.is_file():
-            raise ConfigError(f"--inception-weights {path} does not exist (expected {Path(inception_url()).name})")
-        return given
-    cached = inception_cache_path()
-    if not cached.is_file():
-        raise ConfigError(
-            f"FID/KID need the Inception weights {cached.name}: download {inception_url()} to {cached} "
-            f"(or pass --inception-weights PATH)"
-        )
-    return cached
-
-
-@contextlib.contextmanager
-def _weights_only_loads() -> Iterator[None]:
-    """Make every torch.load inside the block weights_only (torch-fidelity itself asks for full unpickling)."""
-    saved = {k: os.environ.pop(k, None) for k in ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")}
-    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None)
-            if value is not None:
-                os.environ[key] = value
-
-
-def _pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-class InceptionFeatures:
-    """torch-fidelity's TF-compatible Inception-v3 pool3 features: the FID/KID of the papers."""
-
-    name = "inception-v3-compat pool3 (torch-fidelity), resized to 299 inside"
-
-    def __init__(self, weights: str | os.PathLike | None = None, device: str = "auto") -> None:
-        path = resolve_inception_weights(weights)
-        module = _fidelity()
-        self.device = _pick_device(device)
-        try:
-            with _weights_only_loads():
-                net = module.FeatureExtractorInceptionV3(
-                    "inception-v3-compat", [INCEPTION_LAYER], feature_extractor_weights_path=str(path)
-                )
-        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            raise ConfigError(
-                f"{path}: not torch-fidelity's Inception weights {Path(inception_url()).name} ({reason})"
-            ) from None
-        self.net = net.to(self.device)
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            (features,) = self.net(torch.from_numpy(np.ascontiguousarray(images)).to(self.device))
-        return features.double().cpu().numpy()
 
 
 def _check(a: np.ndarray, b: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +43,7 @@ def _check(a: np.ndarray, b: np.ndarray, metric: str) -> tuple[np.ndarray, np.nd
 
 def fid(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to the two feature sets (lower: closer)."""
-    _fidelity()
+    torch_fidelity_inception()
     from torch_fidelity.metric_fid import (  # lazy: optional extra 'metrics'
         KEY_METRIC_FID,
         fid_features_to_statistics,
@@ -160,7 +68,7 @@ def kid(
     a: np.ndarray, b: np.ndarray, subset_size: int | None = None, subsets: int = KID_SUBSETS, seed: int = KID_SEED
 ) -> tuple[float, float]:
     """(mean, std) of the unbiased MMD² (cubic polynomial kernel) over `subsets` random subsets."""
-    _fidelity()
+    torch_fidelity_inception()
     from torch_fidelity.metric_kid import (  # lazy: optional extra 'metrics'
         KEY_METRIC_KID_MEAN,
         KEY_METRIC_KID_STD,
