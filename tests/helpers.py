@@ -110,6 +110,8 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
     "srresnet": {"scale": 2, "hr_size": 24, "blocks": 1, "width": 8, "batch_size": 2, "workers": 0, "log_every": 1},
 }  # fmt: skip
 TINY_OPTIONS["pix2pix"] = TINY_OPTIONS["cyclegan"]
+TINY_OPTIONS["cut"] = TINY_OPTIONS["cyclegan"] | {"num_patches": 32, "nce_mlp_width": 16}
+TINY_OPTIONS["fastcut"] = TINY_OPTIONS["cut"]
 TINY_OPTIONS["srgan"] = TINY_OPTIONS["srresnet"]
 
 
