@@ -147,6 +147,18 @@ def make_run(root: Path) -> Path:
     return root / "run"
 
 
+def checkpoint_weights(run: Path) -> dict[str, Any]:
+    """Network name -> weights (tensors by key), from the run's latest checkpoint."""
+    from safetensors.torch import load_file
+
+    latest = sorted((run / "checkpoints").glob("step-*"))[-1]
+    names = json.loads((latest / "trainer_state.json").read_text())["networks"]
+    return {
+        name: load_file(latest / (f"model_{i}.safetensors" if i else "model.safetensors"))
+        for i, name in enumerate(names)
+    }
+
+
 def add_evaluations(run: Path, best_step: int = 2) -> None:
     """What evaluation during training writes: metrics.jsonl and models/best (here: a copy of a2b)."""
     records = [
