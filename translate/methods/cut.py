@@ -91,7 +91,7 @@ class CUT(Method):
 
         # One generator pass over A (and B for the identity term), flipped half the time for FastCUT.
         real = torch.cat([real_a, real_b]) if c.nce_idt else real_a
-        flipped = c.flip_equivariance and bool(torch.rand((), generator=self.sampler) < 0.5)
+        flipped = c.flip_equivariance and self.draw_flip()
         fake = self.g(real.flip(3) if flipped else real)
         fake_b = fake[:n]
 
@@ -133,7 +133,7 @@ class CUT(Method):
             feat_q = [f.flip(3) for f in feat_q]
         with torch.no_grad():
             feat_k = self.g(source, self.layers)
-            ids = sample_patch_ids([f.shape[2:] for f in feat_k], c.num_patches, self.sampler)
+            ids = self.draw_patch_ids(feat_k)
             keys = self.f(feat_k, ids)
         queries = self.f(feat_q, ids)
         total = sum(
@@ -141,6 +141,14 @@ class CUT(Method):
             for q, k in zip(queries, keys, strict=True)
         )
         return total / len(self.layers)
+
+    def draw_flip(self) -> bool:
+        """Whether this step translates the flipped batch (FastCUT's flip-equivariance): heads or tails."""
+        return bool(torch.rand((), generator=self.sampler) < 0.5)
+
+    def draw_patch_ids(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        """This loss's patch positions, one set per layer, shared by the batch and both sides of the loss."""
+        return sample_patch_ids([f.shape[2:] for f in feats], self.config.num_patches, self.sampler)
 
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, Any]) -> SampleGrid:
