@@ -17,8 +17,13 @@ from torch import nn
 
 
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:
-    """Rows divided by their L2 norm plus 1e-7 (the CUT code's `Normalize`, not F.normalize's clamp)."""
-    return x / (x.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-7)
+    """Rows divided by their L2 norm plus 1e-7, as the CUT code's `Normalize` (not F.normalize's clamp).
+
+    The norm is `vector_norm`, whose gradient at an all-zero row is 0, where the CUT code's
+    `pow(2).sum().pow(0.5)` gives inf * 0 = NaN: a head whose ReLU layer is all off for one patch (small
+    heads meet it in the first steps) would poison every weight through Adam. The values are the same.
+    """
+    return x / (torch.linalg.vector_norm(x, dim=1, keepdim=True) + 1e-7)
 
 
 def sample_patch_ids(
