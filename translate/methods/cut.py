@@ -22,7 +22,6 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from translate.config import CUTConfig, parse_layers
-from translate.data.transforms import train_transform
 from translate.errors import ConfigError
 from translate.losses import GANLoss, patch_nce_loss
 from translate.methods.base import (
@@ -37,7 +36,7 @@ from translate.methods.base import (
     per_image_norm,
     set_requires_grad,
 )
-from translate.methods.unpaired import unpaired_dataset
+from translate.methods.unpaired import training_data
 from translate.nets.builders import build_generator
 from translate.nets.norms import initialize
 from translate.nets.patchnce import PatchSampleMLP, encoder_channels, sample_patch_ids
@@ -77,8 +76,7 @@ class CUT(Method):
         self.batch_d = config.batch_passes and per_image_norm(config.d_norm or config.norm)
 
     def build_dataset(self) -> Dataset:
-        c = self.config
-        return unpaired_dataset(c.a, c.b, train_transform(c.size, c.load_size, flip=c.flip), c.seed)
+        return training_data(self.config)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
