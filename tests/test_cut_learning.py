@@ -56,10 +56,10 @@ def errors_after_training(tmp_path: Path, cls: type[CUTConfig], steps: int) -> t
 
 def test_cut_learns_day_to_night_unpaired(tmp_path):
     model_error, identity_error = errors_after_training(tmp_path, CUTConfig, steps=250)
-    assert model_error < 0.5 * identity_error  # measured: 0.32 and 0.38 of it (seeds 0 and 1)
+    assert model_error < 0.5 * identity_error  # measured: 0.31 to 0.43 of it (seeds 0 to 3)
 
 
 @pytest.mark.slow
 def test_fastcut_learns_day_to_night_unpaired(tmp_path):
     model_error, identity_error = errors_after_training(tmp_path, FastCUTConfig, steps=800)
-    assert model_error < 0.6 * identity_error  # measured: 0.42 of it
+    assert model_error < 0.6 * identity_error  # measured: 0.30 and 0.42 of it (seeds 1 and 0)
