@@ -146,18 +146,22 @@ def test_exported_generator_reloads_and_converts(domains, tmp_path):
 
 
 def test_init_from_a_cut_code_generator_file(domains, tmp_path):
-    """A generator as the CUT code saves it (DataParallel's `module.` prefix, anti-aliased blurs) is
-    recognised and loaded by --init."""
-    torch.manual_seed(3)
-    theirs = build_generator("resnet6", ngf=4, antialias=True)
+    """The generator the official CUT code built (tests/fixtures/cut: resnet_6blocks, ngf 4, anti-aliased),
+    saved as that code saves it (`latest_net_G.pth`, with DataParallel's `module.` prefix), is recognised
+    by --init and convert, and loaded key for key."""
+    tensors = load_file(Path(__file__).parent / "fixtures" / "cut" / "cut.safetensors")
+    theirs = {k.removeprefix("before.g."): v for k, v in tensors.items() if k.startswith("before.g.")}
     path = tmp_path / "latest_net_G.pth"
-    torch.save({f"module.{k}": v for k, v in theirs.state_dict().items()}, path)
+    torch.save({f"module.{k}": v for k, v in theirs.items()}, path)
     out = tmp_path / "tuned"
     result = train("cut", out, *data(domains), "--steps", "1", "--init", path, "--lr", "1e-30")
     assert "Initialised a2b from" in result.output
     exported = load_file(out / "models" / "a2b" / "model.safetensors")
-    for key, value in theirs.state_dict().items():
+    assert exported.keys() == theirs.keys()
+    for key, value in theirs.items():
         torch.testing.assert_close(exported[key], value, rtol=0, atol=1e-6, msg=key)
+    converted = cli("convert", "--model", path, "--input", domains[0], "--output", tmp_path / "converted")
+    assert converted.exit_code == 0, converted.output + (converted.stderr or "")
 
 
 def test_init_from_a_run_copies_generator_discriminator_and_heads(domains, tmp_path):
