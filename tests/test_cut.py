@@ -223,3 +223,24 @@ def test_resume_refuses_changed_heads(domains, tmp_path):
     train("cut", out, *data(domains), "--steps", "2")
     result = train("cut", out, *data(domains, nce_layers="0,4"), "--steps", "4", "--resume", check=False)
     one_line_error(result, "--nce-layers")
+
+
+@pytest.mark.e2e
+def test_evaluation_while_training_report_and_export(domains, tmp_path):
+    """The engine's other services take CUT's one exported generator: evaluation during training (held-out
+    pairs matched by name), the best model, the HTML report and a torch.export program."""
+    eval_a = write_domain(tmp_path / "eval_a", 3, 32, seed=5)
+    eval_b = write_domain(tmp_path / "eval_b", 3, 32, seed=5, mapping=day_to_night)  # same scenes: pairs
+    out = tmp_path / "run"
+    result = train(
+        "cut", out, *data(domains), "--steps", "2", "--eval-every", "2", "--eval-a", eval_a, "--eval-b", eval_b
+    )
+    assert "Best:" in result.output
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 2 and {"l1", "input_l1"} <= set(record["metrics"])
+    assert (out / "models" / "best" / "model.safetensors").is_file()
+    report = cli("report", out)
+    assert report.exit_code == 0 and (out / "report.html").stat().st_size > 0
+    exported = cli("export", out, "--format", "pt2", "--out", tmp_path / "g.pt2")
+    assert exported.exit_code == 0, exported.output + (exported.stderr or "")
+    assert "max abs difference" in exported.output
