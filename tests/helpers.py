@@ -110,6 +110,8 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
     "srresnet": {"scale": 2, "hr_size": 24, "blocks": 1, "width": 8, "batch_size": 2, "workers": 0, "log_every": 1},
 }  # fmt: skip
 TINY_OPTIONS["pix2pix"] = TINY_OPTIONS["cyclegan"]
+TINY_OPTIONS["cut"] = TINY_OPTIONS["cyclegan"] | {"num_patches": 32, "nce_mlp_width": 16}
+TINY_OPTIONS["fastcut"] = TINY_OPTIONS["cut"]
 TINY_OPTIONS["srgan"] = TINY_OPTIONS["srresnet"]
 
 
@@ -143,6 +145,18 @@ def make_run(root: Path) -> Path:
     options = tiny("cyclegan", load_size=36, steps=4, sample_every=2, save_every=2)
     train("cyclegan", root / "run", "--a", a, "--b", b, *options)
     return root / "run"
+
+
+def checkpoint_weights(run: Path) -> dict[str, Any]:
+    """Network name -> weights (tensors by key), from the run's latest checkpoint."""
+    from safetensors.torch import load_file
+
+    latest = sorted((run / "checkpoints").glob("step-*"))[-1]
+    names = json.loads((latest / "trainer_state.json").read_text())["networks"]
+    return {
+        name: load_file(latest / (f"model_{i}.safetensors" if i else "model.safetensors"))
+        for i, name in enumerate(names)
+    }
 
 
 def add_evaluations(run: Path, best_step: int = 2) -> None:

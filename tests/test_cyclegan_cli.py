@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from tests.helpers import cli, tiny, train, write_domain
+from tests.helpers import checkpoint_weights, cli, tiny, train, write_domain
 from translate.data.demo import day_to_night
 from translate.data.images import image_to_tensor, load_image
 
@@ -118,16 +118,6 @@ def test_exported_model_reproduces_the_trained_generator(domains, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(reloaded(x), trained(x), rtol=0, atol=0)
     assert spec["size"] == 32
-
-
-def checkpoint_weights(run: Path) -> dict[str, dict[str, torch.Tensor]]:
-    """Network name -> weights, from the run's latest checkpoint."""
-    latest = sorted((run / "checkpoints").glob("step-*"))[-1]
-    names = json.loads((latest / "trainer_state.json").read_text())["networks"]
-    return {
-        name: load_file(latest / (f"model_{i}.safetensors" if i else "model.safetensors"))
-        for i, name in enumerate(names)
-    }
 
 
 def test_init_fine_tunes_from_every_network_of_a_run(data, tmp_path):

@@ -74,7 +74,7 @@ def test_unknown_init_type_is_a_config_error() -> None:
         initialize(conv(), "uniform")
 
 
-@pytest.mark.parametrize("method", ["cyclegan", "pix2pix", "discogan", "srresnet", "srgan"])
+@pytest.mark.parametrize("method", ["cyclegan", "pix2pix", "discogan", "srresnet", "srgan", "cut", "fastcut"])
 def test_every_method_builds_its_networks_with_the_chosen_init(method: str, tmp_path) -> None:
     from accelerate import Accelerator
 
@@ -88,7 +88,7 @@ def test_every_method_builds_its_networks_with_the_chosen_init(method: str, tmp_
         config.content_loss = "mse"  # no VGG weights here
     built = method_class(method)(config, Accelerator(cpu=True))
     for name, net in built.networks.items():
-        convs = [m for m in net.modules() if isinstance(m, nn.Conv2d) and m.weight.numel() >= 256]
+        convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.numel() >= 256]
         spread = torch.cat([m.weight.flatten() for m in convs]).std().item()
         assert spread == pytest.approx(0.5, rel=0.2), name  # far from every other init at these widths
 

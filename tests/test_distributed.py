@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from tests.helpers import launch, tiny, train, write_domain
 from translate.data.demo import day_to_night
@@ -77,8 +78,20 @@ def _srgan_args(tmp_path):
     return ("srgan", "--hr", hr, *sr, "--content-loss", "mse")
 
 
+def _cut_args(tmp_path):
+    a = write_domain(tmp_path / "a", 8, 32, seed=1)
+    b = write_domain(tmp_path / "b", 8, 32, seed=2, mapping=day_to_night)
+    return ("cut", "--a", a, "--b", b, *tiny("cut", batch_size=None, log_every=None, workers=None))
+
+
+def _fastcut_args(tmp_path):
+    return ("fastcut", *_cut_args(tmp_path)[1:])
+
+
 @pytest.mark.parametrize(
-    "method_args", [_pix2pix_args, _discogan_args, _srgan_args], ids=["pix2pix", "discogan", "srgan"]
+    "method_args",
+    [_pix2pix_args, _discogan_args, _srgan_args, _cut_args, _fastcut_args],
+    ids=["pix2pix", "discogan", "srgan", "cut", "fastcut"],
 )
 def test_every_method_trains_on_two_processes(tmp_path, method_args):
     """DDP is strict where one process is not (every parameter must get a gradient, buffers are
@@ -90,3 +103,23 @@ def test_every_method_trains_on_two_processes(tmp_path, method_args):
     assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [1, 2]
     assert json.loads((out / "checkpoints" / "step-00000002" / "trainer_state.json").read_text())["num_processes"] == 2
     assert any((out / "models").rglob("model.safetensors"))
+
+
+def test_cut_heads_and_samplers_on_two_processes_resume(tmp_path):
+    """CUT's heads exist before Accelerate wraps the networks (built from shapes, not from a first batch), so
+    DDP finds the same modules on every process; each process draws its own patches from its own sampler,
+    saved per process and restored by --resume."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    args = (*_cut_args(tmp_path), "--out", out, "--batch-size", "2", "--workers", "0", "--log-every", "1")
+    args += ("--sample-every", "2", "--save-every", "2")
+    first = launch(2, "train", *args, "--steps", "2")
+    assert first.returncode == 0, first.stdout + first.stderr
+    checkpoint = out / "checkpoints" / "step-00000002"
+    samplers = [load_file(checkpoint / f"extra_{i}.safetensors")["sampler"] for i in (0, 1)]
+    assert not torch.equal(*samplers)  # different streams: the processes sample different patches
+    second = launch(2, "train", *args, "--steps", "4", "--resume")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    assert (out / "models" / "a2b" / "model.safetensors").is_file()

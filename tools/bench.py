@@ -11,6 +11,7 @@ the eager fp32 baseline measured in the same run, so the ratios hold on a noisy 
 
     python tools/bench.py --methods cyclegan --size 128 --batch-size 1 --settings fp32,default,batched,channels-last
     python tools/bench.py --methods cyclegan,pix2pix,discogan,srresnet --size 64 --steps 5
+    python tools/bench.py --methods cyclegan,cut,fastcut --size 256 --batch-size 1 --settings fp32,default
 
 Settings are '+'-joined tokens over the baseline `fp32` (eager, NCHW, one pass per input, PyTorch's
 foreach Adam: the step as it was before these levers): `default` (what `translate train` picks
@@ -82,7 +83,7 @@ def _sync(device: str) -> None:
 def method_config(method: str, args: argparse.Namespace, work: Path, setting: dict):
     """The method's settings as `translate train` would build them (paper networks), with tiny-data fields filled in.
 
-    Each method runs at its own size: `--size` for CycleGAN, `--pix2pix-size` (a U-Net-256 takes
+    Each method runs at its own size: `--size` for CycleGAN, CUT and FastCUT, `--pix2pix-size` (a U-Net-256 takes
     multiples of 256), `--discogan-size` (64 or 128) and `--sr-size` (the HR crop, x4).
     """
     from translate.config import from_dict
@@ -90,8 +91,8 @@ def method_config(method: str, args: argparse.Namespace, work: Path, setting: di
 
     values: dict = {"out": str(work / "run"), "batch_size": args.batch_size}
     values |= {k: setting[k] for k in ("mixed_precision", "channels_last", "compile")}
-    if method in ("cyclegan", "pix2pix"):
-        size = args.size if method == "cyclegan" else args.pix2pix_size
+    if method in ("cyclegan", "pix2pix", "cut", "fastcut"):
+        size = args.pix2pix_size if method == "pix2pix" else args.size
         values |= {"size": size, "load_size": size, "a": str(work), "b": str(work)}
         values |= {"batch_passes": setting["batch_passes"], "gradient_checkpointing": setting["checkpointing"]}
     elif method == "discogan":
@@ -252,10 +253,10 @@ def machine(device: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--methods", default="cyclegan", help="comma-separated: cyclegan,pix2pix,discogan,srresnet,srgan"
+        "--methods", default="cyclegan", help="comma-separated: cyclegan,cut,fastcut,pix2pix,discogan,srresnet,srgan"
     )
     parser.add_argument("--settings", default="fp32,default,default+bf16", help="see the module docstring")
-    parser.add_argument("--size", type=int, default=128, help="CycleGAN's crop")
+    parser.add_argument("--size", type=int, default=128, help="CycleGAN, CUT and FastCUT crop")
     parser.add_argument("--pix2pix-size", type=int, default=256)
     parser.add_argument("--discogan-size", type=int, default=64)
     parser.add_argument("--sr-size", type=int, default=96, help="SR's HR crop (LR is a quarter)")

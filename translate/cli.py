@@ -37,7 +37,7 @@ from translate.methods import METHODS, method_class
 
 app = typer.Typer(
     name="translate",
-    help="Image-to-image translation: train pix2pix / CycleGAN / DiscoGAN / SRGAN and convert image folders.",
+    help="Image-to-image translation: train pix2pix / CycleGAN / CUT / DiscoGAN / SRGAN and convert image folders.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,

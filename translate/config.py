@@ -36,6 +36,7 @@ from translate.errors import ConfigError
 ARCHITECTURE_OPTIONS = ("generator", "ngf", "ndf", "n_layers_d", "norm", "dropout")
 ARCHITECTURE_OPTIONS += ("image_size", "scale", "width", "blocks")  # DiscoGAN and super-resolution
 ARCHITECTURE_OPTIONS += ("d_norm", "sr_skip")  # spectral norm changes D's keys; the SR skip what G's weights mean
+ARCHITECTURE_OPTIONS += ("antialias", "antialias_up", "nce_layers", "nce_mlp_width")  # CUT: G, D and heads' layout
 MAX_SEED = 2**32 - 1  # numpy's seeding takes no more
 
 
@@ -252,15 +253,23 @@ class ImageTranslationConfig(TrainConfig):
 
 
 @dataclass(kw_only=True)
-class CycleGANConfig(ImageTranslationConfig):
+class UnpairedConfig(ImageTranslationConfig):
+    """Two unrelated image domains (CycleGAN, CUT)."""
+
+    panel = "Domains"
+
+    a: str | None = option(None, "Domain A: an image folder or a built-in domain name.", required=True)
+    b: str | None = option(None, "Domain B: an image folder or a built-in domain name.", required=True)
+
+
+@dataclass(kw_only=True)
+class CycleGANConfig(UnpairedConfig):
     """CycleGAN (Zhu et al. 2017): two generators, two discriminators, cycle consistency."""
 
     method: ClassVar[str] = "cyclegan"
 
     panel = "CycleGAN"
 
-    a: str | None = option(None, "Domain A: an image folder or a built-in domain name.", required=True)
-    b: str | None = option(None, "Domain B: an image folder or a built-in domain name.", required=True)
     lambda_cycle: float = option(10.0, "Weight of the cycle-consistency L1 loss.")
     lambda_identity: float = option(0.5, "Weight of the identity loss, relative to --lambda-cycle (0 turns it off).")
     pool_size: int = option(50, "Past fakes kept to show the discriminators (0 turns the pool off).")
@@ -277,6 +286,96 @@ def redefault(base: type, name: str, default: Any) -> Any:
     """Field `name` of dataclass `base` with another default (same help and choices), for a method
     whose paper uses different defaults; dataclasses cannot change an inherited default otherwise."""
     return field(default=default, metadata=base.__dataclass_fields__[name].metadata)
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """--nce-layers "0,4,8,12,16" as ascending distinct indices; ConfigError for anything else."""
+    try:
+        layers = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--nce-layers {text!r} must be comma-separated layer numbers, such as 0,4,8,12,16") from None
+    if any(n < 0 for n in layers) or list(layers) != sorted(set(layers)):
+        raise ConfigError(f"--nce-layers {text!r} must be distinct layer numbers from 0, in ascending order")
+    return layers
+
+
+@dataclass(kw_only=True)
+class CUTConfig(UnpairedConfig):
+    """CUT (Park et al. 2020): one generator, one discriminator, and PatchNCE instead of a cycle.
+
+    Defaults follow the official code (taesungp/contrastive-unpaired-translation, --CUT_mode CUT): the
+    ResNet-9 and PatchGAN with anti-aliased (blurred) down- and upsampling, LSGAN, PatchNCE on generator
+    layers 0,4,8,12,16 with 256 patches each, temperature 0.07, negatives from the same image, 2-layer MLP
+    heads of 256 units, identity PatchNCE on domain B, Xavier init (gain 0.02), no image pool, 200 + 200
+    epochs with linear decay.
+    """
+
+    method: ClassVar[str] = "cut"
+
+    panel = "CUT"
+
+    lambda_gan: float = option(1.0, "Weight of the adversarial loss.")
+    lambda_nce: float = option(1.0, "Weight of the PatchNCE loss (must be positive: it is what ties output to input).")
+    nce_idt: bool = option(True, "Identity PatchNCE on domain B: G(B) must keep B's patches (CUT: on; FastCUT: off).")
+    nce_layers: str = option(
+        "0,4,8,12,16",
+        "Generator layers (indices of its `model` sequence) whose features PatchNCE compares; the default is "
+        "the input, the two downsampling convs and residual blocks 1 and 5 of the anti-aliased ResNet.",
+    )
+    num_patches: int = option(256, "Patch positions sampled per layer and image for PatchNCE.")
+    nce_t: float = option(0.07, "Temperature of the PatchNCE softmax.")
+    nce_mlp_width: int = option(256, "Units of the 2-layer MLP projection heads (the CUT code's --netF_nc).")
+    nce_batch_negatives: bool = option(
+        False,
+        "Take PatchNCE negatives from every image of the batch, not only the same image (the CUT code's "
+        "--nce_includes_all_negatives_from_minibatch, for single-image training).",
+    )
+    flip_equivariance: bool = option(
+        False,
+        "Half the time, translate the horizontally flipped input and flip the output's features back before "
+        "PatchNCE: the translation must commute with flips (FastCUT: on).",
+    )
+    antialias: bool = option(True, "Blurred (anti-aliased) downsampling in the generator and the discriminator.")
+    antialias_up: bool = option(True, "Blurred (anti-aliased) upsampling in the generator.")
+    init_type: str = init_option("xavier", "xavier, gain 0.02")
+
+    default_epochs = 400  # the official 200 + 200 decay epochs
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.generator.startswith("resnet"):
+            raise ConfigError(
+                f"CUT reads the ResNet generator's encoder: --generator resnet9 or resnet6, not {self.generator}"
+            )
+        parse_layers(self.nce_layers)
+        for name in ("lambda_nce", "nce_t"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.lambda_gan < 0:
+            raise ConfigError("--lambda-gan cannot be negative")
+        for name in ("num_patches", "nce_mlp_width"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+
+
+@dataclass(kw_only=True)
+class FastCUTConfig(CUTConfig):
+    """FastCUT (Park et al. 2020): CUT without identity PatchNCE, with a 10x PatchNCE weight and flip-equivariance.
+
+    Defaults follow the official code's --CUT_mode FastCUT: lambda_NCE 10, no identity PatchNCE,
+    flip-equivariance, 150 + 50 epochs (decay from 0.75); everything else as CUT.
+    """
+
+    method: ClassVar[str] = "fastcut"
+
+    panel = "FastCUT"
+
+    lambda_nce: float = redefault(CUTConfig, "lambda_nce", 10.0)
+    nce_idt: bool = redefault(CUTConfig, "nce_idt", False)
+    flip_equivariance: bool = redefault(CUTConfig, "flip_equivariance", True)
+    decay_from: float = redefault(TrainConfig, "decay_from", 0.75)
+
+    default_epochs = 200  # the official 150 + 50 decay epochs
 
 
 @dataclass(kw_only=True)

@@ -146,3 +146,27 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             target_features = self.extractor(target).float()
         return self.rescale * F.mse_loss(self.extractor(output).float(), target_features)
+
+
+def patch_nce_loss(
+    feat_q: Tensor, feat_k: Tensor, batch_size: int, temperature: float = 0.07, batch_negatives: bool = False
+) -> Tensor:
+    """PatchNCE (Park et al. 2020, CUT): each output patch must pick its own input patch out of the others.
+
+    `feat_q` and `feat_k` are (batch_size * patches, dim) L2-normalised projections of the same patch
+    positions of the output and of the input, image by image; the key side is a fixed target (detached).
+    Logits are the positive similarity then every other patch of the same image as negatives (of the whole
+    batch with `batch_negatives`, as CUT's single-image mode), all over `temperature`; a patch against itself
+    is masked to -10 as in the CUT code. Returns the mean cross-entropy over patches.
+    """
+    feat_k = feat_k.detach().float()
+    feat_q = feat_q.float()
+    dim = feat_q.shape[1]
+    positive = (feat_q * feat_k).sum(dim=1, keepdim=True)
+    groups = 1 if batch_negatives else batch_size
+    q, k = feat_q.reshape(groups, -1, dim), feat_k.reshape(groups, -1, dim)
+    patches = q.shape[1]
+    self_pairs = torch.eye(patches, dtype=torch.bool, device=q.device)[None]
+    negatives = torch.bmm(q, k.transpose(1, 2)).masked_fill(self_pairs, -10.0).reshape(-1, patches)
+    logits = torch.cat([positive, negatives], dim=1) / temperature
+    return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))

@@ -32,6 +32,7 @@ from translate.zoo import existing_or_pretrained, load_generator
 
 # The options that decide the shape of a network; named in the message when weights do not fit.
 ARCHITECTURE_OPTIONS = ("generator", "ngf", "ndf", "n_layers_d", "norm", "image_size", "scale", "width", "blocks")
+ARCHITECTURE_OPTIONS += ("antialias", "antialias_up", "nce_layers", "nce_mlp_width")  # CUT's G, D and heads
 
 
 def init_networks(method: Method, source: Path) -> list[str]:

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from translate.config import (
+    CUTConfig,
     CycleGANConfig,
     DiscoGANConfig,
+    FastCUTConfig,
     ImageTranslationConfig,
     Pix2PixConfig,
     SRGANConfig,
@@ -58,6 +60,8 @@ METHODS: dict[str, MethodEntry] = {
         MethodEntry(DiscoGANConfig, "translate.methods.discogan:DiscoGAN"),
         MethodEntry(SRResNetConfig, "translate.methods.srgan:SRResNetMethod"),
         MethodEntry(SRGANConfig, "translate.methods.srgan:SRGANMethod"),
+        MethodEntry(CUTConfig, "translate.methods.cut:CUT"),
+        MethodEntry(FastCUTConfig, "translate.methods.cut:CUT"),  # the same method with FastCUT's defaults
     )
 }
 

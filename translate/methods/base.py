@@ -54,10 +54,13 @@ def init_options(config: TrainConfig) -> dict[str, Any]:
     return {"init_type": config.init_type, "init_gain": config.init_gain}
 
 
-def patch_discriminator(config: ImageTranslationConfig, in_channels: int) -> nn.Module:
-    """The run's PatchGAN: --d-norm if given (spectral...), else the --norm layers, as the papers."""
+def patch_discriminator(config: ImageTranslationConfig, in_channels: int, antialias: bool = False) -> nn.Module:
+    """The run's PatchGAN: --d-norm if given (spectral...), else the --norm layers, as the papers;
+    `antialias`: blurred downsamplings (CUT)."""
     norm = config.d_norm or config.norm
-    return build_discriminator(in_channels, config.ndf, config.n_layers_d, norm, **init_options(config))
+    return build_discriminator(
+        in_channels, config.ndf, config.n_layers_d, norm, antialias=antialias, **init_options(config)
+    )
 
 
 def per_image_norm(norm: str | None) -> bool:

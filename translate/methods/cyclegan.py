@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from translate.config import CycleGANConfig
-from translate.data.transforms import train_transform
 from translate.losses import GANLoss
 from translate.methods.base import (
     Losses,
@@ -33,7 +32,7 @@ from translate.methods.base import (
     set_requires_grad,
 )
 from translate.methods.image_pool import ImagePool
-from translate.methods.unpaired import cycle_grid, direction_exports, unpaired_dataset
+from translate.methods.unpaired import cycle_grid, direction_exports, training_data
 from translate.nets.builders import build_generator
 
 
@@ -57,8 +56,7 @@ class CycleGAN(Method):
         self.batch_d = config.batch_passes and per_image_norm(config.d_norm or config.norm)
 
     def build_dataset(self) -> Dataset:
-        c = self.config
-        return unpaired_dataset(c.a, c.b, train_transform(c.size, c.load_size, flip=c.flip), c.seed)
+        return training_data(self.config)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         g_params = itertools.chain(self.g_ab.parameters(), self.g_ba.parameters())

@@ -1,6 +1,7 @@
-"""What the unpaired two-generator methods (CycleGAN, DiscoGAN) share: data, sample grid, exports.
+"""What the unpaired methods share: the data (CycleGAN, DiscoGAN, CUT), and for the two-generator ones
+(CycleGAN, DiscoGAN) the sample grid and exports.
 
-Both train `g_ab` / `g_ba` on two unrelated domains and differ only in networks and losses, so
+Those two train `g_ab` / `g_ba` on two unrelated domains and differ only in networks and losses, so
 the parts around the losses live here once.
 """
 
@@ -12,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from translate.config import UnpairedConfig
 from translate.data.datasets import UnpairedDataset
 from translate.data.domains import resolve_domain
 from translate.data.folders import find_images
+from translate.data.transforms import train_transform
 from translate.methods.base import SampleGrid
 
 if TYPE_CHECKING:
@@ -25,6 +28,12 @@ def unpaired_dataset(a: str, b: str, transform: Callable, seed: int) -> Unpaired
     """Domains A and B, each a folder, a built-in domain or a catalog name (see `resolve_domain`)."""
     images_a, images_b = (find_images(resolve_domain(name)) for name in (a, b))
     return UnpairedDataset(images_a, images_b, transform, seed=seed)
+
+
+def training_data(config: UnpairedConfig) -> UnpairedDataset:
+    """A run's two domains with its crops and flips (the reference's unaligned dataset)."""
+    transform = train_transform(config.size, config.load_size, flip=config.flip)
+    return unpaired_dataset(config.a, config.b, transform, config.seed)
 
 
 @torch.no_grad()

@@ -52,11 +52,13 @@ def build_discriminator(
     norm: str = "instance",
     init_type: str = "normal",
     init_gain: float = 0.02,
+    antialias: bool = False,
 ) -> nn.Module:
     """A freshly initialised PatchGAN; `n_layers=0` gives the 1x1 PixelGAN (reference "pixel").
 
     `norm="spectral"` spectrally normalises every conv instead of norm layers (new state-dict keys);
-    the other norms give the reference layout.
+    the other norms give the reference layout. `antialias`: CUT's blurred downsamplings (the PixelGAN
+    has none to blur).
     """
     if norm not in D_NORM_CHOICES:
         raise ConfigError(f"unknown discriminator norm {norm!r}: choose one of {', '.join(D_NORM_CHOICES)}")
@@ -67,6 +69,6 @@ def build_discriminator(
     if n_layers == 0:
         net: nn.Module = PixelDiscriminator(in_channels, ndf, layers, bias)
     else:
-        net = NLayerDiscriminator(in_channels, ndf, n_layers, layers, bias)
+        net = NLayerDiscriminator(in_channels, ndf, n_layers, layers, bias, antialias)
     initialize(net, init_type, init_gain)
     return spectral_norm(net) if norm == "spectral" else net

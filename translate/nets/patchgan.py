@@ -10,29 +10,47 @@ import torch
 from torch import nn
 
 from translate.nets.norms import conv_bias, norm_layer
+from translate.nets.resnet import Downsample
 
 
 class NLayerDiscriminator(nn.Module):
-    """`n_layers` stride-2 4x4 convs (widths ndf*min(2**i, 8)), then two stride-1 convs to 1 channel."""
+    """`n_layers` stride-2 4x4 convs (widths ndf*min(2**i, 8)), then two stride-1 convs to 1 channel.
+
+    `antialias` is the CUT code's default discriminator: each stride-2 conv becomes a stride-1 conv
+    followed, after its activation, by the fixed blur-and-subsample `Downsample` (Zhang 2019), whose
+    `filt` buffers shift the layer indices as in CUT's files.
+    """
 
     def __init__(
-        self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance", bias: bool | None = None
+        self,
+        in_channels: int = 3,
+        ndf: int = 64,
+        n_layers: int = 3,
+        norm: str = "instance",
+        bias: bool | None = None,
+        antialias: bool = False,
     ) -> None:
         super().__init__()
         make_norm, bias = norm_layer(norm), conv_bias(norm) if bias is None else bias
+        stride = 1 if antialias else 2
         layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
+            nn.Conv2d(in_channels, ndf, 4, stride=stride, padding=1),
             nn.LeakyReLU(0.2, True),
         ]
+        if antialias:
+            layers.append(Downsample(ndf))
         mult = 1
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2**n, 8)
-            stride = 2 if n < n_layers else 1
+            halves = n < n_layers
+            stride = 2 if halves and not antialias else 1
             layers += [
                 nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=bias),
                 make_norm(ndf * mult),
                 nn.LeakyReLU(0.2, True),
             ]
+            if halves and antialias:
+                layers.append(Downsample(ndf * mult))
         layers.append(nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1))
         self.model = nn.Sequential(*layers)
 

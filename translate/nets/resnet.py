@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -129,12 +129,26 @@ class ResnetGenerator(nn.Module):
         self.model = nn.Sequential(*layers)
         self.gradient_checkpointing = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, layers: Sequence[int] | None = None) -> torch.Tensor | list[torch.Tensor]:
+        """The translation of `x`; with `layers` (indices into `model`, ascending), the outputs of those layers
+        instead, stopping after the last: CUT's PatchNCE reads the encoder this way. Through `forward`, not a
+        separate method, so that a DDP-wrapped generator sees every pass."""
+        if layers is not None:
+            return self.features(x, layers)
         if not (self.gradient_checkpointing and torch.is_grad_enabled()):
             return self.model(x)
         for segment in self.segments():
             x = checkpoint(_run_layers, segment, x, use_reentrant=False)
         return x
+
+    def features(self, x: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
+        """The outputs of layers `layers` of `model` (ascending indices) for input `x`."""
+        wanted, found = set(layers), []
+        for index, layer in enumerate(self.model[: max(layers) + 1]):
+            x = layer(x)
+            if index in wanted:
+                found.append(x)
+        return found
 
     def segments(self) -> list[list[nn.Module]]:
         """The stem with the downsamplings, each residual block, the upsamplings with the head.
