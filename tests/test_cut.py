@@ -131,9 +131,9 @@ def test_exported_generator_reloads_and_converts(domains, tmp_path):
         "name": "resnet6", "in_channels": 3, "out_channels": 3, "ngf": 4, "norm": "instance", "dropout": False,
         "antialias": True,
     }  # fmt: skip
-    from translate.zoo import load_model
+    from translate.zoo import load_generator
 
-    net, _ = load_model(out)  # the run folder: its one model
+    net, _ = load_generator(out)  # the run folder: its one model
     trained = load_file(out / "checkpoints" / "step-00000002" / "model.safetensors")
     for key, value in net.state_dict().items():
         torch.testing.assert_close(value, trained[key], rtol=0, atol=0, msg=key)
