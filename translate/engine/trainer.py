@@ -36,6 +36,7 @@ from translate.engine.checkpoint import (
     remove_partial_writes,
     save_checkpoint,
 )
+from translate.engine.collapse import collapse_warning, collapsed_columns
 from translate.engine.evaluation import Evaluator, build_scorer, evaluation_due
 from translate.engine.finetune import init_networks
 from translate.engine.runlock import LOCK_FILES, RunLock
@@ -268,6 +269,7 @@ class Trainer:
         check_settings(config)  # the CLI checked already; a config built in Python is checked here
         self.config = config
         self.run = RunFolder(Path(config.out))
+        self._collapse_warned: set[str] = set()  # sample-grid columns already reported as collapsed
         if config.mixed_precision == "fp16" and not torch.cuda.is_available():
             raise ConfigError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
         self.resuming = self._check_run_folder()
@@ -611,6 +613,7 @@ class Trainer:
             net.train()
         if not self.accelerator.is_main_process:
             return
+        self._watch_for_collapse(rows, labels)
 
         run = self.run
         grid = run.sample_grid(self.step)
@@ -623,6 +626,13 @@ class Trainer:
             except OSError as exc:
                 self._warn(f"could not write the {what} {path}: {exc.strerror or exc}; training goes on")
         self.trackers.grid(grid, self.step)
+
+    def _watch_for_collapse(self, rows: list[list[torch.Tensor]], labels: list[str]) -> None:
+        """Warn once per column when a generator starts giving one image for every input."""
+        for label, spread in collapsed_columns(rows, labels, self.method.grid_translations):
+            if label not in self._collapse_warned:
+                self._collapse_warned.add(label)
+                self._warn(collapse_warning(label, spread, self.step))
 
     def _export(self) -> Path:
         self._check_finite()

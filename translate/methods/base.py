@@ -99,6 +99,9 @@ class Method(ABC):
     """
 
     network_names: ClassVar[tuple[str, ...]]
+    # Sample-grid columns that translate another column ("A->B": "A"): the engine watches them for
+    # mode collapse (translate/engine/collapse.py). Empty: not watched.
+    grid_translations: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: TrainConfig, accelerator: Accelerator) -> None:
         self.config = config

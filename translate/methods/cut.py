@@ -56,6 +56,7 @@ def cut_generator_spec(config: CUTConfig) -> dict[str, Any]:
 
 class CUT(Method):
     network_names = ("g", "d", "f")
+    grid_translations = {"A->B": "A"}
     config: CUTConfig
 
     def __init__(self, config: CUTConfig, accelerator: Accelerator) -> None:

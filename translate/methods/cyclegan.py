@@ -32,12 +32,13 @@ from translate.methods.base import (
     set_requires_grad,
 )
 from translate.methods.image_pool import ImagePool
-from translate.methods.unpaired import cycle_grid, direction_exports, training_data
+from translate.methods.unpaired import CYCLE_TRANSLATIONS, cycle_grid, direction_exports, training_data
 from translate.nets.builders import build_generator
 
 
 class CycleGAN(Method):
     network_names = ("g_ab", "g_ba", "d_a", "d_b")
+    grid_translations = CYCLE_TRANSLATIONS
     config: CycleGANConfig
 
     def __init__(self, config: CycleGANConfig, accelerator) -> None:

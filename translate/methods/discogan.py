@@ -35,7 +35,7 @@ from translate.config import DiscoGANConfig
 from translate.data.transforms import train_transform
 from translate.losses import GANLoss
 from translate.methods.base import Losses, Method, SampleGrid, adam, init_options, set_requires_grad
-from translate.methods.unpaired import cycle_grid, direction_exports, unpaired_dataset
+from translate.methods.unpaired import CYCLE_TRANSLATIONS, cycle_grid, direction_exports, unpaired_dataset
 from translate.nets.builders import build_generator
 from translate.nets.discogan import DiscoDiscriminator
 from translate.nets.norms import initialize
@@ -64,6 +64,7 @@ def feature_matching_loss(real_features: list[torch.Tensor], fake_features: list
 
 class DiscoGAN(Method):
     network_names = ("g_ab", "g_ba", "d_a", "d_b")
+    grid_translations = CYCLE_TRANSLATIONS
     config: DiscoGANConfig
 
     def __init__(self, config: DiscoGANConfig, accelerator) -> None:

@@ -48,6 +48,7 @@ from translate.nets.builders import build_generator
 
 class Pix2Pix(Method):
     network_names = ("g", "d")
+    grid_translations = {"output": "input"}
     config: Pix2PixConfig
 
     def __init__(self, config: Pix2PixConfig, accelerator) -> None:

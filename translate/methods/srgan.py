@@ -62,6 +62,7 @@ class SRResNetMethod(Method):
     """The generator alone, on pixel MSE."""
 
     network_names = ("g",)
+    grid_translations = {"SR": "LR"}
     config: SRConfig
 
     def __init__(self, config: SRConfig, accelerator) -> None:

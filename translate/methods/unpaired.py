@@ -36,6 +36,9 @@ def training_data(config: UnpairedConfig) -> UnpairedDataset:
     return unpaired_dataset(config.a, config.b, transform, config.seed)
 
 
+CYCLE_TRANSLATIONS = {"A->B": "A", "B->A": "B"}  # the translated columns of `cycle_grid`
+
+
 @torch.no_grad()
 def cycle_grid(g_ab: nn.Module, g_ba: nn.Module, real_a: torch.Tensor, real_b: torch.Tensor) -> SampleGrid:
     """One row per example: A, A→B, A→B→A, B, B→A, B→A→B."""
