@@ -72,6 +72,10 @@ def describe(spec: dict[str, Any], parameters: int) -> list[tuple[str, str]]:
         lines.append(("trained at", f"{spec['size']} px (convert with --size {spec['size']} for photos much larger)"))
     if spec.get("eval_mode") is False:
         lines.append(("runs in", "train mode, as the reference test.py (dropout on, per-image batch statistics)"))
+    if spec.get("mapping"):
+        mapping = spec["mapping"]
+        lines.append(("layout", f"other key names, matched in order by shape and role ({len(mapping)} tensors):"))
+        lines += [("", pair) for pair in mapping]
     return lines
 
 
