@@ -57,7 +57,7 @@ def describe(spec: dict[str, Any], parameters: int) -> list[tuple[str, str]]:
     for key, value in generator.items():
         if key in shown:
             continue
-        value = ("yes" if value else "no") if key == "dropout" else str(value)
+        value = ("yes" if value else "no") if isinstance(value, bool) else str(value)
         if key in entry.unseen and spec.get("detected"):
             value += f" (not visible in the weights: {entry.unseen[key]})"
         lines.append((key, value))
