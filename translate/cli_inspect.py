@@ -57,7 +57,7 @@ def describe(spec: dict[str, Any], parameters: int) -> list[tuple[str, str]]:
     for key, value in generator.items():
         if key in shown:
             continue
-        value = ("yes" if value else "no") if key == "dropout" else str(value)
+        value = ("yes" if value else "no") if isinstance(value, bool) else str(value)
         if key in entry.unseen and spec.get("detected"):
             value += f" (not visible in the weights: {entry.unseen[key]})"
         lines.append((key, value))
@@ -72,6 +72,10 @@ def describe(spec: dict[str, Any], parameters: int) -> list[tuple[str, str]]:
         lines.append(("trained at", f"{spec['size']} px (convert with --size {spec['size']} for photos much larger)"))
     if spec.get("eval_mode") is False:
         lines.append(("runs in", "train mode, as the reference test.py (dropout on, per-image batch statistics)"))
+    if spec.get("mapping"):
+        mapping = spec["mapping"]
+        lines.append(("layout", f"other key names, matched in order by shape and role ({len(mapping)} tensors):"))
+        lines += [("", pair) for pair in mapping]
     return lines
 
 

@@ -42,6 +42,7 @@ def save_model(net: nn.Module, spec: dict[str, Any], folder: Path) -> None:
 KNOWN_KEYS = frozenset(
     {"method", "generator", "size", "direction", "a", "b", "data", "eval_mode", "fixed_size", "scale", "hr_size"}
     | {"translate_version", "pretrained", "source", "detected", "step", "metric", "metrics", "init_type", "init_gain"}
+    | {"mapping"}  # how a foreign file's keys were matched (informational, `translate inspect`)
     | {"purpose", "tags", "architecture", "size_multiple", "hr", "skip", "sr_skip"}
 )
 

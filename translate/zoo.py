@@ -23,7 +23,14 @@ from torch import nn
 from translate.errors import ConfigError
 from translate.model_folder import CONFIG, WEIGHTS, is_model_folder, read_config
 from translate.nets.builders import build_generator
-from translate.nets.detect import SUFFIXES, NotAGenerator, clean_state_dict, detect_generator, read_state_dict
+from translate.nets.detect import (
+    SUFFIXES,
+    NotAGenerator,
+    clean_state_dict,
+    detect_generator,
+    match_layout,
+    read_state_dict,
+)
 from translate.nets.external_sr import load_external_sr
 from translate.nets.norms import load_state_dict_compat
 from translate.nets.registry import architecture
@@ -77,13 +84,14 @@ def load_generator(
     source: str | Path, direction: str | None = None, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Any generator a user can name (see the module doc), in eval mode on `device`; returns
-    (network, its config). `direction` picks the model of a run folder; files have one model."""
+    (network, its config). `direction` picks the model of a run folder, or of a file holding several
+    generators (G_A, G_B: a2b picks G_A)."""
     path = Path(source)
     if path.is_file() and path.suffix.lower() in SUFFIXES:
         if path.name == WEIGHTS and is_model_folder(path.parent):  # the weights of a model folder
             net, spec = _load_folder(path.parent)
         else:
-            net, spec = load_weights_file(path)
+            net, spec = load_weights_file(path, direction)
     else:
         net, spec = _load_folder(find_model_folder(path, direction))
     return net.to(device).eval(), spec
@@ -105,20 +113,28 @@ def _load_folder(folder: Path) -> tuple[nn.Module, dict[str, Any]]:
     return net, spec
 
 
-def load_weights_file(path: Path) -> tuple[nn.Module, dict[str, Any]]:
-    """A plain state dict: a reference/CUT generator, else an SR model spandrel knows."""
-    raw = read_state_dict(path)
+def load_weights_file(path: Path, direction: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """A plain state dict: a reference/CUT generator, else one of our generators under other key names
+    (matched by shape, `detect.match_layout`), else an SR model spandrel knows."""
+    raw = read_state_dict(path, direction)
     state = clean_state_dict(raw)
+    mapping: list[str] = []
     try:
         generator = detect_generator(state, str(path))
     except NotAGenerator:
-        loaded = load_external_sr(raw, path)  # spandrel canonicalises the raw dict its own way
-        if loaded is None:
-            raise
-        return loaded
+        try:
+            generator, state, mapping = match_layout(state, str(path))
+        except NotAGenerator:
+            loaded = load_external_sr(raw, path)  # spandrel canonicalises the raw dict its own way
+            if loaded is None:
+                raise
+            return loaded
     net = build_generator(**generator)
     load_state_dict_compat(net, state)
-    return net, detected_spec(generator, path)
+    spec = detected_spec(generator, path)
+    if mapping:
+        spec["mapping"] = mapping  # for `translate inspect`; not a setting of the model
+    return net, spec
 
 
 def detected_spec(generator: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -22,15 +22,15 @@ LEGACY_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 NormFactory = Callable[[int], nn.Module]
 
 
-def norm_layer(kind: str) -> NormFactory:
+def norm_layer(kind: str, affine: bool = False) -> NormFactory:
     """Map a norm name to a `channels -> module` factory.
 
-    Instance norm has no affine params and no running stats (as in the reference), so in eval it
-    still normalises per image; "none" gives Identity so Sequential indices, and thus
-    state_dict keys, stay the same as with a real norm.
+    Instance norm has no affine params (unless `affine`: other implementations' files carry them) and no
+    running stats (as in the reference), so in eval it still normalises per image; "none" gives Identity
+    so Sequential indices, and thus state_dict keys, stay the same as with a real norm.
     """
     if kind == "instance":
-        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+        return functools.partial(nn.InstanceNorm2d, affine=affine, track_running_stats=False)
     if kind == "batch":
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
     if kind == "none":
@@ -38,20 +38,41 @@ def norm_layer(kind: str) -> NormFactory:
     raise ConfigError(f"unknown norm {kind!r}: choose one of {', '.join(NORM_CHOICES)}")
 
 
-def conv_bias(kind: str) -> bool:
+def conv_bias(kind: str, bias: bool | None = None) -> bool:
     """Only convs followed by instance norm carry a bias, as in the reference (`use_bias = norm is
     InstanceNorm2d`): batch norm's shift replaces it, and with "none" the reference has none either,
-    so its files (and ours) tell the three norms apart by their keys."""
-    return kind == "instance"
+    so its files (and ours) tell the three norms apart by their keys. `bias` True/False overrides the
+    convention, for files of other implementations."""
+    return kind == "instance" if bias is None else bias
 
 
-def norm_of(state: Mapping[str, torch.Tensor], conv: str, norm: str) -> str:
-    """The norm of a reference-layout state dict, from a conv and the norm layer after it (`conv_bias`'s
-    convention read backwards): batch norm has weights of its own, instance norm none but its convs carry
-    biases, "none" has neither."""
-    if f"{norm}.weight" in state:
-        return "batch"
-    return "instance" if f"{conv}.bias" in state else "none"
+def norm_of(state: Mapping[str, torch.Tensor], conv: str, norm: str) -> dict[str, object]:
+    """The norm settings of a reference-layout state dict, from a conv and the norm layer after it
+    (`conv_bias`'s convention read backwards): batch norm has weights and running statistics, affine
+    instance norm weights only; without norm weights, biases mean instance norm and none mean "none".
+    Returns `norm`, plus `affine` and `bias` where they differ from the convention."""
+    if f"{norm}.weight" not in state:
+        return {"norm": "instance" if f"{conv}.bias" in state else "none"}
+    found: dict[str, object] = {"norm": "batch" if f"{norm}.running_mean" in state else "instance"}
+    if found["norm"] == "instance":
+        found["affine"] = True
+    if (f"{conv}.bias" in state) != conv_bias(str(found["norm"])):
+        found["bias"] = f"{conv}.bias" in state
+    return found
+
+
+# The norm settings a foreign file may have been made with (only what differs from the defaults):
+# every norm with and without conv biases, instance norm also with a scale and shift.
+NORM_VARIANTS: tuple[dict[str, object], ...] = (
+    {"norm": "instance"},
+    {"norm": "instance", "affine": True},
+    {"norm": "instance", "bias": False},
+    {"norm": "instance", "affine": True, "bias": False},
+    {"norm": "batch"},
+    {"norm": "batch", "bias": True},
+    {"norm": "none"},
+    {"norm": "none", "bias": True},
+)
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:

@@ -81,6 +81,9 @@ class Architecture:
     unseen: Mapping[str, str] = field(default_factory=dict)  # settings no weight shows -> how detection guesses
     choice: bool = True  # offered as --generator (cyclegan, pix2pix); the others come with their method
     gradient_checkpointing: bool = False  # it can recompute its activations in the backward pass
+    # "module:function": the shapes of a file's conv weights, in order -> the constructor keywords worth
+    # trying when its key names are not ours (nets.detect.match_layout); "" for families never matched so
+    candidates: str = ""
 
     def constructor(self) -> Callable[..., Any]:
         """The network's class (imports its module, and torch)."""
@@ -262,6 +265,7 @@ def _resnet(name: str, n_blocks: int, choice: bool = True) -> Architecture:
         shape="{n_blocks} residual blocks",
         choice=choice,
         gradient_checkpointing=True,
+        candidates="translate.nets.resnet:candidates",
     )
 
 
@@ -279,6 +283,7 @@ def _unet(name: str, num_downs: int) -> Architecture:
         preset={"num_downs": num_downs},
         shape="{num_downs} downsamplings",
         unseen={"dropout": "the reference default for this norm"},
+        candidates="translate.nets.unet:candidates",
     )
 
 

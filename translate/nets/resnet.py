@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from translate.nets.norms import conv_bias, norm_layer, norm_of
+from translate.nets.norms import NORM_VARIANTS, conv_bias, norm_layer, norm_of
 
 _BLOCK = re.compile(r"model\.(\d+)\.conv_block\.")
 _FILTER = re.compile(r"model\.(\d+)\.filt$")
@@ -64,9 +64,11 @@ class Upsample(nn.Module):
 class ResnetBlock(nn.Module):
     """conv-norm-relu-[dropout]-conv-norm with an identity skip; reflect padding avoids border artefacts."""
 
-    def __init__(self, dim: int, norm: str = "instance", dropout: bool = False) -> None:
+    def __init__(
+        self, dim: int, norm: str = "instance", dropout: bool = False, affine: bool = False, bias: bool | None = None
+    ) -> None:
         super().__init__()
-        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        make_norm, bias = norm_layer(norm, affine), conv_bias(norm, bias)
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(1),
             nn.Conv2d(dim, dim, 3, bias=bias),
@@ -86,7 +88,9 @@ class ResnetGenerator(nn.Module):
     """Image-to-image generator for inputs whose side is a multiple of 4.
 
     `antialias` blurs the downsamplings, `antialias_up` the upsamplings (default: as `antialias`);
-    CUT sets both unless told `--no_antialias` / `--no_antialias_up`.
+    CUT sets both unless told `--no_antialias` / `--no_antialias_up`. `affine` gives the instance norms
+    a scale and shift, `bias` True/False puts biases on the convs before norms or takes them away
+    (None: the reference's convention): variations found in other implementations' files.
     """
 
     def __init__(
@@ -100,29 +104,35 @@ class ResnetGenerator(nn.Module):
         n_down: int = 2,
         antialias: bool = False,
         antialias_up: bool | None = None,
+        affine: bool = False,
+        bias: bool | None = None,
     ) -> None:
         super().__init__()
         antialias_up = antialias if antialias_up is None else antialias_up
-        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        make_norm, use_bias = norm_layer(norm, affine), conv_bias(norm, bias)
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
-            nn.Conv2d(in_channels, ngf, 7, bias=bias),
+            nn.Conv2d(in_channels, ngf, 7, bias=use_bias),
             make_norm(ngf),
             nn.ReLU(True),
         ]
         for i in range(n_down):
             ch = ngf * 2**i
             stride = 1 if antialias else 2
-            layers += [nn.Conv2d(ch, ch * 2, 3, stride=stride, padding=1, bias=bias), make_norm(ch * 2), nn.ReLU(True)]
+            layers += [
+                nn.Conv2d(ch, ch * 2, 3, stride=stride, padding=1, bias=use_bias),
+                make_norm(ch * 2),
+                nn.ReLU(True),
+            ]
             if antialias:
                 layers.append(Downsample(ch * 2))
         ch = ngf * 2**n_down
-        layers += [ResnetBlock(ch, norm, dropout) for _ in range(n_blocks)]
+        layers += [ResnetBlock(ch, norm, dropout, affine, bias) for _ in range(n_blocks)]
         for _ in range(n_down):
             if antialias_up:
-                layers += [Upsample(ch), nn.Conv2d(ch, ch // 2, 3, padding=1, bias=bias)]
+                layers += [Upsample(ch), nn.Conv2d(ch, ch // 2, 3, padding=1, bias=use_bias)]
             else:
-                layers.append(nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1, bias=bias))
+                layers.append(nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1, bias=use_bias))
             layers += [make_norm(ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
@@ -190,7 +200,7 @@ def recognise(state: Mapping[str, torch.Tensor]) -> dict[str, Any] | None:
         "in_channels": int(in_channels),
         "out_channels": int(state[f"model.{last}.weight"].shape[0]),
         "ngf": int(ngf),
-        "norm": norm_of(state, conv="model.1", norm="model.2"),
+        **norm_of(state, conv="model.1", norm="model.2"),
         "dropout": f"model.{blocks[0]}.conv_block.5.weight" not in state,  # with dropout, 5 is the second pad
     }
     down, up = any(i < blocks[0] for i in filters), any(i > blocks[-1] for i in filters)
@@ -199,3 +209,13 @@ def recognise(state: Mapping[str, torch.Tensor]) -> dict[str, Any] | None:
     if up != down:
         found["antialias_up"] = up
     return found
+
+
+def candidates(convs: Sequence[tuple[int, ...]]) -> list[dict[str, Any]]:
+    """The plain (not anti-aliased) `ResnetGenerator`s a file with these conv weight shapes, in order, may
+    be: the stem, two downsamplings, two convs per block, two upsamplings and the head, in each norm variant."""
+    n_blocks, odd = divmod(len(convs) - 6, 2)
+    if odd or n_blocks < 1 or len(convs[0]) != 4:
+        return []
+    shape = {"n_blocks": n_blocks, "in_channels": convs[0][1], "out_channels": convs[-1][0], "ngf": convs[0][0]}
+    return [shape | variant for variant in NORM_VARIANTS]

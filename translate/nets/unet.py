@@ -4,13 +4,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from translate.nets.norms import conv_bias, norm_layer, norm_of
+from translate.nets.norms import NORM_VARIANTS, conv_bias, norm_layer, norm_of
 
 
 class UnetSkipConnectionBlock(nn.Module):
@@ -26,10 +26,12 @@ class UnetSkipConnectionBlock(nn.Module):
         innermost: bool = False,
         norm: str = "batch",
         dropout: bool = False,
+        affine: bool = False,
+        bias: bool | None = None,
     ) -> None:
         super().__init__()
         self.outermost = outermost
-        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        make_norm, bias = norm_layer(norm, affine), conv_bias(norm, bias)
         down_conv = nn.Conv2d(in_ch or outer_ch, inner_ch, 4, stride=2, padding=1, bias=bias)
         if outermost:
             up_conv = nn.ConvTranspose2d(inner_ch * 2, outer_ch, 4, stride=2, padding=1)
@@ -54,7 +56,9 @@ class UnetSkipConnectionBlock(nn.Module):
 
 
 class UnetGenerator(nn.Module):
-    """U-Net with `num_downs` stride-2 stages: input sides must be multiples of 2**num_downs."""
+    """U-Net with `num_downs` stride-2 stages: input sides must be multiples of 2**num_downs.
+
+    `affine` and `bias`: as `ResnetGenerator`'s, for files of other implementations."""
 
     def __init__(
         self,
@@ -64,15 +68,18 @@ class UnetGenerator(nn.Module):
         ngf: int = 64,
         norm: str = "batch",
         dropout: bool = False,
+        affine: bool = False,
+        bias: bool | None = None,
     ) -> None:
         super().__init__()
-        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
+        options: dict[str, Any] = {"norm": norm, "affine": affine, "bias": bias}
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, **options)
         for _ in range(num_downs - 5):
-            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout)
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, dropout=dropout, **options)
         for mult in (4, 2, 1):
-            block = UnetSkipConnectionBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm)
+            block = UnetSkipConnectionBlock(ngf * mult, ngf * mult * 2, submodule=block, **options)
         self.model = UnetSkipConnectionBlock(
-            out_channels, ngf, in_ch=in_channels, submodule=block, outermost=True, norm=norm
+            out_channels, ngf, in_ch=in_channels, submodule=block, outermost=True, **options
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,12 +99,23 @@ def recognise(state: Mapping[str, torch.Tensor]) -> dict[str, Any] | None:
     while any(k.startswith(prefix) for k in state):
         depth, prefix = depth + 1, prefix + "3.model."
     ngf, in_channels = state["model.model.0.weight"].shape[:2]
-    norm = norm_of(state, conv="model.model.0", norm="model.model.1.model.2")
-    return {
+    norms = norm_of(state, conv="model.model.0", norm="model.model.1.model.2")
+    norm = norms["norm"]
+    return norms | {
         "num_downs": depth,
         "in_channels": int(in_channels),
         "out_channels": int(state["model.model.3.weight"].shape[1]) if "model.model.3.weight" in state else 0,
         "ngf": int(ngf),
-        "norm": norm,
         "dropout": norm == "batch",
     }
+
+
+def candidates(convs: Sequence[tuple[int, ...]]) -> list[dict[str, Any]]:
+    """The `UnetGenerator`s a file with these conv weight shapes, in order, may be: a down conv and an up conv
+    per stage (module order: every down conv, then the up convs from the innermost out), in each norm variant.
+    Dropout does not show; as `recognise`, the reference's default for the norm."""
+    num_downs, odd = divmod(len(convs), 2)
+    if odd or num_downs < 5 or len(convs[0]) != 4:
+        return []
+    shape = {"num_downs": num_downs, "in_channels": convs[0][1], "out_channels": convs[-1][1], "ngf": convs[0][0]}
+    return [shape | variant | {"dropout": variant["norm"] == "batch"} for variant in NORM_VARIANTS]
