@@ -32,11 +32,13 @@ def write_domain(
     return folder
 
 
-def day_and_night(root: Path) -> tuple[Path, Path]:
-    """Two domains of 4 generated 32 px scenes, B the night version of other scenes than A's."""
+def day_and_night(root: Path, count: int = 4, size: int = 32) -> tuple[Path, Path]:
+    """Two unpaired domains of generated scenes: A by day, B the night version (translate.data.demo's
+    day_to_night, the known answer of the learning tests) of OTHER scenes than A's."""
     from translate.data.demo import day_to_night
 
-    return write_domain(root / "a", 4, 32, seed=1), write_domain(root / "b", 4, 32, seed=2, mapping=day_to_night)
+    a = write_domain(root / "a", count, size, seed=1)
+    return a, write_domain(root / "b", count, size, seed=2, mapping=day_to_night)
 
 
 def coordinate_pattern(size: int) -> np.ndarray:
@@ -252,3 +254,38 @@ def assert_same_losses(fast: list[dict[str, float]], plain: list[dict[str, float
     for step, (a, b) in enumerate(zip(fast, plain, strict=True)):
         for name in a:
             assert abs(a[name] - b[name]) <= tolerance * max(1.0, abs(b[name])), (step, name, a[name], b[name])
+
+
+# -- the day->night learning tests (unpaired methods) ------------------------------------------------
+
+
+def fit_on_one_thread(config: Any, method_cls: type) -> Any:
+    """Train in-process; tiny nets run as fast on one thread, and steadily on a busy machine. Returns the Trainer."""
+    import torch
+
+    from translate.engine.trainer import Trainer
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        trainer = Trainer(config, method_cls)
+        trainer.fit()
+    finally:
+        torch.set_num_threads(threads)
+    return trainer
+
+
+def day_to_night_errors(generator: Any, size: int, count: int = 20) -> tuple[float, float]:
+    """(generator, identity) mean L1 to the true night version of `count` held-out day scenes."""
+    import torch
+
+    from translate.data.demo import day_to_night
+    from translate.data.images import image_to_tensor
+
+    model_error = identity_error = 0.0
+    with torch.no_grad():
+        for day in make_domain_images(count, size, seed=3):
+            x, target = image_to_tensor(day)[None], image_to_tensor(day_to_night(day))[None]
+            model_error += (generator(x) - target).abs().mean().item() / count
+            identity_error += (x - target).abs().mean().item() / count
+    return model_error, identity_error
