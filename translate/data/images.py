@@ -189,15 +189,21 @@ def save_image(
         image = _to_rgb(image)  # JPEG has no alpha channel
     try:
         with atomic_path(target) as tmp:
-            suffix = target.suffix.lower()
-            options: dict[str, int] = {"quality": quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
-            if suffix == ".png" and png_compression == PNG_FAST:
-                options |= {"compress_level": 1, "compress_type": zlib.Z_RLE}
-            elif suffix == ".png" and png_compression is not None:
-                options["compress_level"] = int(png_compression)
-            image.save(tmp, **options)
+            image.save(tmp, **encoder_options(target.suffix.lower().lstrip("."), quality, png_compression))
     except (ValueError, KeyError) as exc:  # Pillow's answer to an unknown suffix
         raise DataError(f"{target}: cannot save an image here ({_short(exc)})") from None
+
+
+def encoder_options(format: str, quality: int = 95, png_compression: int | str | None = None) -> dict[str, int]:
+    """Pillow's save options for `format` (png, jpg, jpeg, webp, ...): one place, so every writer (files,
+    the server's responses) encodes alike."""
+    if format in ("jpg", "jpeg", "webp"):
+        return {"quality": quality}
+    if format == "png" and png_compression == PNG_FAST:
+        return {"compress_level": 1, "compress_type": zlib.Z_RLE}
+    if format == "png" and png_compression is not None:
+        return {"compress_level": int(png_compression)}
+    return {}
 
 
 def tensor_to_image(tensor: torch.Tensor) -> Image.Image:

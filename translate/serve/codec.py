@@ -8,12 +8,11 @@ touches the file system: a request's bytes and names are never paths.
 from __future__ import annotations
 
 import io
-import zlib
 
 import numpy as np
 from PIL import Image
 
-from translate.data.images import decode_image, image_to_pixels
+from translate.data.images import PNG_FAST, decode_image, encoder_options, image_to_pixels
 
 # Response formats: name -> (media type, Pillow format). `jpg` is accepted as a name for jpeg.
 FORMATS = {"png": ("image/png", "PNG"), "jpeg": ("image/jpeg", "JPEG"), "webp": ("image/webp", "WEBP")}
@@ -33,11 +32,8 @@ def encode(pixels: np.ndarray, format: str, quality: int = 95) -> bytes:
     """HxWx3 uint8 -> image bytes. PNG as `translate convert` writes it by default (zlib's run-length
     strategy: lossless, so its pixels equal convert's output)."""
     _, pil_format = FORMATS[format]
-    options: dict[str, int] = (
-        {"quality": quality} if format != "png" else {"compress_level": 1, "compress_type": zlib.Z_RLE}
-    )
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format=pil_format, **options)
+    Image.fromarray(pixels).save(buffer, format=pil_format, **encoder_options(format, quality, PNG_FAST))
     return buffer.getvalue()
 
 
