@@ -289,3 +289,51 @@ def day_to_night_errors(generator: Any, size: int, count: int = 20) -> tuple[flo
             model_error += (generator(x) - target).abs().mean().item() / count
             identity_error += (x - target).abs().mean().item() / count
     return model_error, identity_error
+
+
+def method_data(method: str, root: Path) -> tuple[str | Path, ...]:
+    """Data options for a tiny run of any method: four generated images per folder under `root`."""
+    size = 64 if method == "discogan" else 32
+    a = write_domain(root / "a", 4, size, seed=1)
+    if method in ("srresnet", "srgan"):  # VGG19's 548 MB of weights are not at hand: a plain network anyway
+        return ("--hr", a, "--content-loss", "mse") if method == "srgan" else ("--hr", a)
+    return ("--a", a, "--b", write_domain(root / "b", 4, size, seed=2))
+
+
+# -- the phases of the training loop (host syncs between boundaries: tests/test_no_sync.py, test_gpu.py) ---
+
+
+def follow_loop_phases(monkeypatch: Any, log_every: int, enter: Callable[[str], None]) -> None:
+    """Call `enter(phase)` as the Trainer's loop moves between phases: "data" (the next batch), "step N",
+    "after step N" (with " (log boundary)" on a logging step), "loop" (between those) and "finish"
+    (the final checkpoint, samples and export)."""
+    from translate.engine.trainer import Trainer
+
+    def around(real: Callable, phase: Callable[[Any], str], after: str) -> Callable:
+        def wrapped(trainer: Any, *args: Any) -> Any:
+            enter(phase(trainer))
+            try:
+                return real(trainer, *args)
+            finally:
+                enter(after)
+
+        return wrapped
+
+    def after_step(trainer: Any) -> str:
+        boundary = trainer.step % log_every == 0 or trainer.step == trainer.total_steps
+        return f"after step {trainer.step}" + (" (log boundary)" if boundary else "")
+
+    phases = {
+        "_loop": (lambda t: "loop", "finish"),
+        "_next_batch": (lambda t: "data", "loop"),
+        "_train_step": (lambda t: f"step {t.step + 1}", "loop"),
+        "_after_step": (after_step, "loop"),
+    }
+    for name, (phase, after) in phases.items():
+        monkeypatch.setattr(Trainer, name, around(getattr(Trainer, name), phase, after))
+
+
+def between_boundaries(phase: str) -> bool:
+    """Whether the loop must not wait for the device in `phase`: inside a step, between steps, or after a
+    step that logs nothing (loading data reads host memory only and is not counted)."""
+    return phase.startswith("step") or phase == "loop" or (phase.startswith("after") and "boundary" not in phase)

@@ -11,7 +11,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import assert_same_losses, cli, save_tiny_model, step_losses, tiny, train, write_domain
+from tests.helpers import (
+    assert_same_losses,
+    between_boundaries,
+    cli,
+    follow_loop_phases,
+    method_data,
+    save_tiny_model,
+    step_losses,
+    tiny,
+    train,
+    write_domain,
+)
 
 pytestmark = pytest.mark.gpu  # skipped without a CUDA GPU (tests/conftest.py)
 
@@ -32,10 +43,10 @@ def test_training_on_the_gpu_with_each_precision_saves_resumes_and_exports(tmp_p
 
 def test_gpu_defaults_give_the_losses_of_the_plain_step():
     """The GPU defaults (batched passes; channels-last where the norm is not instance norm, here pix2pix);
-    cuDNN picks other kernels for other shapes, so 1e-3."""
+    cuDNN picks other kernels for other shapes and layouts: 2e-3 (an H200 gave 1.04e-3 on G_gan)."""
     for method, norm in (("cyclegan", "instance"), ("pix2pix", "batch")):
         plain = step_losses(method, "cuda", batch_passes=False, channels_last="off", norm=norm)
-        assert_same_losses(step_losses(method, "cuda", norm=norm), plain, 1e-3)
+        assert_same_losses(step_losses(method, "cuda", norm=norm), plain, 2e-3)
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
@@ -50,3 +61,20 @@ def test_half_precision_conversion_is_close_to_fp32(tmp_path, precision):
     assert len(outputs["fp32"]) == 6
     diffs = [np.abs(x - y).mean() for x, y in zip(outputs["fp32"], outputs[precision], strict=True)]
     assert max(diffs) < 2.0, diffs  # mean difference under two levels of 255
+
+
+@pytest.mark.parametrize("method", ["cyclegan", "cut", "fastcut", "pix2pix", "discogan", "srgan"])
+def test_training_steps_never_wait_for_the_gpu(method, tmp_path, monkeypatch):
+    """Between log boundaries nothing in a step, nor the batches' copies, makes the host wait for the GPU:
+    torch raises on any synchronising CUDA call there (tests/test_no_sync.py is the CPU twin)."""
+    import torch
+
+    def enter(phase: str) -> None:
+        torch.cuda.set_sync_debug_mode("error" if between_boundaries(phase) or phase == "data" else "default")
+
+    follow_loop_phases(monkeypatch, 3, enter)
+    try:
+        options = tiny(method, log_every=3, sample_every=1000, save_every=1000, workers=2)
+        train(method, tmp_path / "run", *method_data(method, tmp_path), *options, "--steps", 6)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

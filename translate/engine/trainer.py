@@ -276,7 +276,9 @@ class Trainer:
         trackers = tracker_names(config.report_to)
         self.accelerator = Accelerator(
             mixed_precision=config.mixed_precision,
-            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+            # non_blocking: each batch's copy to a GPU is queued behind the running step instead of
+            # waiting for it (with pinned memory), so the host prepares step n+1 while the GPU runs step n.
+            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, non_blocking=True),
             log_with=trackers or None,
             project_dir=str(self.run.tensorboard) if trackers else None,
         )

@@ -36,6 +36,7 @@ from translate.methods.base import (
     per_image_norm,
     set_requires_grad,
 )
+from translate.methods.host_random import coin, to_device
 from translate.methods.unpaired import training_data
 from translate.nets.builders import build_generator
 from translate.nets.norms import initialize
@@ -143,11 +144,12 @@ class CUT(Method):
 
     def draw_flip(self) -> bool:
         """Whether this step translates the flipped batch (FastCUT's flip-equivariance): heads or tails."""
-        return bool(torch.rand((), generator=self.sampler) < 0.5)
+        return coin(self.sampler)
 
     def draw_patch_ids(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
         """This loss's patch positions, one set per layer, shared by the batch and both sides of the loss."""
-        return sample_patch_ids([f.shape[2:] for f in feats], self.config.num_patches, self.sampler)
+        ids = sample_patch_ids([f.shape[2:] for f in feats], self.config.num_patches, self.sampler)
+        return [to_device(i, feats[0].device) for i in ids]
 
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, Any]) -> SampleGrid:

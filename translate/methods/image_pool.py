@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from translate.methods.host_random import coin, index_below
+
 
 class ImagePool:
     """Keeps up to `size` past fakes; each query returns, per image, the new fake or (half the time,
@@ -27,8 +29,8 @@ class ImagePool:
             if len(self.images) < self.size:
                 self.images.append(image.clone())
                 out.append(image)
-            elif torch.rand((), generator=self.generator) < 0.5:
-                index = int(torch.randint(len(self.images), (), generator=self.generator))
+            elif coin(self.generator):
+                index = index_below(len(self.images), self.generator)
                 out.append(self.images[index].clone())
                 self.images[index] = image.clone()
             else:
