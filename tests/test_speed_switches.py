@@ -77,6 +77,18 @@ def test_bf16_on_a_cpu_without_bf16_units_is_warned_about(monkeypatch):
     assert hardware.cpu_has_bf16_units() is None and hardware.bf16_cpu_warning() is None
 
 
+
+def test_fp32_training_on_a_cpu_with_bf16_units_suggests_bf16(monkeypatch, tmp_path):
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "avx512_bf16", "amx_bf16"})
+    assert "(AMX and AVX-512 BF16): --precision bf16 is usually faster" in hardware.bf16_cpu_tip("--precision bf16")
+    a, b = write_domain(tmp_path / "a", 4, 32, seed=1), write_domain(tmp_path / "b", 4, 32, seed=2)
+    fp32 = train("cyclegan", tmp_path / "fp32", "--a", a, "--b", b, *tiny("cyclegan", steps=1))
+    assert fp32.output.count("Tip: this CPU has bf16 units") == 1
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "fma"})
+    assert hardware.bf16_cpu_tip("--mixed-precision bf16") is None
+    without = train("cyclegan", tmp_path / "without", "--a", a, "--b", b, *tiny("cyclegan", steps=1))
+    assert "Tip:" not in without.output
+
 # -- the levers of tools/bench.py: the same losses as the plain eager step -----------------------------
 
 

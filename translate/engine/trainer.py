@@ -44,7 +44,7 @@ from translate.engine.speed import prepare_for_speed, to_memory_format, use_chan
 from translate.engine.trackers import Trackers, tracker_names
 from translate.engine.visuals import plot_losses, save_grid
 from translate.errors import ConfigError, DataError, DivergedError, RunStopped, TranslateError, WriteError
-from translate.hardware import bf16_cpu_warning
+from translate.hardware import bf16_cpu_tip, bf16_cpu_warning
 from translate.methods import check_settings
 from translate.methods.base import Losses, Method
 from translate.model_folder import save_model
@@ -295,6 +295,10 @@ class Trainer:
         set_seed(config.seed)
         if config.mixed_precision == "bf16" and self.accelerator.device.type == "cpu" and bf16_cpu_warning():
             self._warn(f"--mixed-precision bf16: {bf16_cpu_warning()}")
+        if config.mixed_precision == "no" and self.accelerator.device.type == "cpu":
+            tip = bf16_cpu_tip("--mixed-precision bf16")
+            if tip:
+                self.accelerator.print(f"Tip: {tip}")
         self.method = method_cls(config, self.accelerator)
         if config.init is not None and not self.resuming:  # a resume takes every weight from its checkpoint
             loaded = init_networks(self.method, Path(config.init))
