@@ -95,6 +95,8 @@ def method_config(method: str, args: argparse.Namespace, work: Path, setting: di
         size = args.pix2pix_size if method == "pix2pix" else args.size
         values |= {"size": size, "load_size": size, "a": str(work), "b": str(work)}
         values |= {"batch_passes": setting["batch_passes"], "gradient_checkpointing": setting["checkpointing"]}
+        if args.ngf:  # narrower networks than the paper's, for a rehearsal on a slow machine
+            values |= {"ngf": args.ngf, "ndf": args.ngf}
     elif method == "discogan":
         values |= {"image_size": args.discogan_size, "a": str(work), "b": str(work)}
     else:
@@ -261,6 +263,7 @@ def main() -> None:
     parser.add_argument("--discogan-size", type=int, default=64)
     parser.add_argument("--sr-size", type=int, default=96, help="SR's HR crop (LR is a quarter)")
     parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--ngf", type=int, default=0, help="CycleGAN, CUT, pix2pix width (0: the paper's 64)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="auto")
