@@ -25,6 +25,8 @@ NETS = {
     # eval_mode=False: a pix2pix model published to run in train mode, exported in eval mode.
     "unet": ({"name": "unet128", "ngf": 4, "norm": "batch", "dropout": True}, 256, [(128, 128), (128, 384)], 1),
     "srresnet": ({"name": "srresnet", "scale": 2, "width": 8, "n_blocks": 1}, 16, [(13, 7), (20, 24)], 2),
+    # CUT's generator: anti-aliased down- and upsampling (blur pooling, its own padding) in every runtime.
+    "cut": ({"name": "resnet9", "ngf": 4, "antialias": True}, 32, [(36, 44), (8, 12)], 1),
 }
 
 
@@ -33,7 +35,7 @@ def _spec(generator: dict) -> dict:
         return {"method": "srresnet", "generator": generator, "scale": generator["scale"]}
     if generator["name"].startswith("unet"):
         return {"method": "pix2pix", "generator": generator, "eval_mode": False}
-    return {"method": "cyclegan", "generator": generator}
+    return {"method": "cut" if generator.get("antialias") else "cyclegan", "generator": generator}
 
 
 def _runner(path: Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]:
