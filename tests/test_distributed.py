@@ -39,12 +39,13 @@ def test_cyclegan_trains_and_resumes_on_two_processes(tmp_path):
     assert (out / "models" / "a2b" / "model.safetensors").is_file()
 
 
-def test_bf16_mixed_precision_on_cpu(tmp_path):
+@pytest.mark.parametrize("method", ["cyclegan", "cut", "fastcut"])
+def test_bf16_mixed_precision_on_cpu(tmp_path, method):
     a = write_domain(tmp_path / "a", 4, 32, seed=1)
     b = write_domain(tmp_path / "b", 4, 32, seed=2, mapping=day_to_night)
     out = tmp_path / "run"
     precision = ("--mixed-precision", "bf16")
-    train("cyclegan", out, "--a", a, "--b", b, *TINY, "--steps", "2", *precision)
+    train(method, out, "--a", a, "--b", b, *tiny(method, steps=2), *precision)
     losses = [json.loads(line)["losses"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert all(0 <= v < 100 for record in losses for v in record.values())
 
