@@ -83,7 +83,7 @@ def test_fp32_training_on_a_cpu_with_bf16_units_suggests_bf16(monkeypatch, tmp_p
     assert "(AMX and AVX-512 BF16): --precision bf16 is usually faster" in hardware.bf16_cpu_tip("--precision bf16")
     a, b = write_domain(tmp_path / "a", 4, 32, seed=1), write_domain(tmp_path / "b", 4, 32, seed=2)
     fp32 = train("cyclegan", tmp_path / "fp32", "--a", a, "--b", b, *tiny("cyclegan", steps=1))
-    assert fp32.output.count("Tip: this CPU has bf16 units") == 1
+    assert fp32.output.count("Tip:      this CPU has bf16 units") == 1
     monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "fma"})
     assert hardware.bf16_cpu_tip("--mixed-precision bf16") is None
     without = train("cyclegan", tmp_path / "without", "--a", a, "--b", b, *tiny("cyclegan", steps=1))

@@ -71,6 +71,9 @@ def run_training(config: TrainConfig) -> None:
             best = trainer.best_summary()
             if best:
                 typer.echo(f"Best:     {best}")
+            tip = trainer.precision_tip()
+            if tip:
+                typer.echo(f"Tip:      {tip}")
 
 
 for _name, _entry in METHODS.items():

@@ -295,10 +295,6 @@ class Trainer:
         set_seed(config.seed)
         if config.mixed_precision == "bf16" and self.accelerator.device.type == "cpu" and bf16_cpu_warning():
             self._warn(f"--mixed-precision bf16: {bf16_cpu_warning()}")
-        if config.mixed_precision == "no" and self.accelerator.device.type == "cpu":
-            tip = bf16_cpu_tip("--mixed-precision bf16")
-            if tip:
-                self.accelerator.print(f"Tip: {tip}")
         self.method = method_cls(config, self.accelerator)
         if config.init is not None and not self.resuming:  # a resume takes every weight from its checkpoint
             loaded = init_networks(self.method, Path(config.init))
@@ -405,6 +401,12 @@ class Trainer:
             self._stop.uninstall()
             self.trackers.finish()
             self.lock.release()
+
+    def precision_tip(self) -> str | None:
+        """For the end of an fp32 run on a CPU whose bf16 units would have trained it faster."""
+        if self.config.mixed_precision != "no" or self.accelerator.device.type != "cpu":
+            return None
+        return bf16_cpu_tip("--mixed-precision bf16")
 
     def best_summary(self) -> str | None:
         """Where the best evaluated model is, for the end of the run (main process; None without evaluation)."""
