@@ -8,7 +8,12 @@ method's step on one fixed batch already on the device, with the settings `trans
 (`default`, or `default+bf16`). The ratio CLI / bench is what the loop costs on top of the step:
 data loading, host-device copies, synchronisations, logging (target: within 5%).
 
-    python tools/bench_cli.py --methods cyclegan,pix2pix --size 256 --batch-size 1 --workers 4
+With `--reference DIR` (a checkout of taesungp/contrastive-unpaired-translation, whose `cycle_gan` model
+is run with `--no_antialias --no_antialias_up`, or of junyanz/pytorch-CycleGAN-and-pix2pix, which also
+has `pix2pix`), the reference code's train.py is timed the same way on the same images (its
+`--max_dataset_size` sets the steps of one epoch), and the table gets our speed-up over it (target: 4x).
+
+    python tools/bench_cli.py --methods cyclegan,pix2pix --size 256 --batch-size 1 --workers 4 --reference .ref/cyclegan
     python tools/bench_cli.py --methods cyclegan,cut --size 32 --ngf 8 --short 2 --long 6 --workers 0  # a CPU rehearsal
 """
 
@@ -66,10 +71,65 @@ def bench_seconds(method: str, work: Path, args: argparse.Namespace) -> float:
     return float(json.loads(report.read_text())["rows"][0]["seconds"])
 
 
-def run(command: list[str]) -> None:
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+def run(command: list[str], cwd: Path = ROOT) -> None:
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-2000:]}")
+
+
+REFERENCE_MODELS = {"cyclegan": "cycle_gan", "pix2pix": "pix2pix"}
+
+
+def reference_data(data: tuple[Path, Path], work: Path) -> Path:
+    """The same images laid out as the reference code reads them: trainA/trainB (unaligned) and train/
+    with A|B side by side (aligned)."""
+    from PIL import Image
+
+    root = work / "reference-data"
+    if root.exists():
+        return root
+    (root / "train").mkdir(parents=True)
+    for side, folder in zip(("trainA", "trainB"), data, strict=True):
+        (root / side).symlink_to(folder, target_is_directory=True)
+    for a in sorted(data[0].glob("*.png")):
+        left, right = Image.open(a), Image.open(data[1] / a.name)
+        both = Image.new("RGB", (left.width * 2, left.height))
+        both.paste(left, (0, 0))
+        both.paste(right, (left.width, 0))
+        both.save(root / "train" / a.name)
+    return root
+
+
+def reference_seconds(method: str, steps: int, root: Path, work: Path, args: argparse.Namespace) -> float:
+    """Wall time of one whole reference train.py process of `steps` steps (one epoch of `steps` images)."""
+    import torch
+
+    model = REFERENCE_MODELS[method]
+    command = [sys.executable, "train.py", "--dataroot", str(root), "--name", f"{method}-{steps}"]
+    if (args.reference / "models" / "cut_model.py").is_file():
+        # The CUT repository's train.py hands the first batch to every model's data_dependent_initialize,
+        # but its CycleGAN's takes none, and reads an `amp` option that its options never define: run
+        # train.py with that call accepting the batch and with amp off (fp32, as our runs).
+        shim = "import sys, runpy, models.cycle_gan_model as m, options.train_options as o; "
+        shim += "m.CycleGANModel.data_dependent_initialize = lambda self, data=None: None; "
+        shim += "parse = o.TrainOptions.parse; "
+        shim += "o.TrainOptions.parse = lambda self: (lambda opt: setattr(opt, 'amp', False) or opt)(parse(self)); "
+        shim += "sys.argv = sys.argv[1:]; runpy.run_path('train.py', run_name='__main__')"
+        command[1:2] = ["-c", shim, "train.py"]
+    command += ["--model", model, "--checkpoints_dir", str(work / "reference-runs")]
+    command += ["--gpu_ids", "0" if torch.cuda.is_available() else "-1", "--num_threads", str(args.workers)]
+    command += ["--batch_size", str(args.batch_size), "--load_size", str(args.size), "--crop_size", str(args.size)]
+    command += ["--n_epochs", "1", "--n_epochs_decay", "0", "--max_dataset_size", str(steps)]
+    command += ["--display_id", "0", "--print_freq", "1000000", "--display_freq", "1000000"]
+    command += ["--save_latest_freq", "1000000", "--save_epoch_freq", "1000"]
+    command += ["--dataset_mode", "aligned" if model == "pix2pix" else "unaligned"]
+    if args.ngf:
+        command += ["--ngf", str(args.ngf), "--ndf", str(args.ngf)]
+    if (args.reference / "models" / "cut_model.py").is_file():  # the CUT repository: its CycleGAN without blur pooling
+        command += ["--no_antialias", "--no_antialias_up"]
+    started = time.perf_counter()
+    run(command, cwd=args.reference)
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -84,19 +144,30 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=220)
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--bench-steps", type=int, default=20)
+    parser.add_argument("--reference", type=Path, help="a checkout of the reference code, timed on the same data")
     args = parser.parse_args()
     if args.long <= args.short:
         parser.error("--long must be more steps than --short")
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         work = Path(tmp)
-        data = make_data(work / "data", args.images, args.size)
-        print(f"| method | CLI s/step ({args.long} - {args.short} steps) | bench s/step | CLI / bench |")
-        print("| --- | --- | --- | --- |")
+        # One epoch of the reference code is one pass over its images: it needs --long of them.
+        data = make_data(work / "data", max(args.images, args.long if args.reference else 0), args.size)
+        columns = f"| method | CLI s/step ({args.long} - {args.short} steps) | bench s/step | CLI / bench |"
+        print(columns + (" reference s/step | speed-up over the reference |" if args.reference else ""))
+        print("| --- " * (6 if args.reference else 4) + "|")
         for method in args.methods.split(","):
-            cli = (cli_seconds(method, args.long, data, work, args) - cli_seconds(method, args.short, data, work, args))
+            cli = cli_seconds(method, args.long, data, work, args) - cli_seconds(method, args.short, data, work, args)
             cli /= args.long - args.short
             bench = bench_seconds(method, work, args)
-            print(f"| {method} | {cli:.4f} | {bench:.4f} | {cli / bench:.2f} |", flush=True)
+            row = f"| {method} | {cli:.4f} | {bench:.4f} | {cli / bench:.2f} |"
+            model = REFERENCE_MODELS.get(method, "")
+            if args.reference and (args.reference / "models" / f"{model}_model.py").is_file():
+                root = reference_data(data, work)
+                reference = reference_seconds(method, args.long, root, work, args)
+                reference -= reference_seconds(method, args.short, root, work, args)
+                reference /= args.long - args.short
+                row += f" {reference:.4f} | {reference / cli:.2f}x |"
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

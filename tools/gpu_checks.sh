@@ -26,7 +26,9 @@ step 200 bench-convert-bf16 $convert --precision bf16
 step 200 bench-convert-fp32 $convert
 step 150 gpu-tests $PY -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_speed_switches.py
 # The whole CLI process against the bare step (issue 19: within 5%), CycleGAN and pix2pix at 256 px, batch 1.
-step 240 bench-cli $PY tools/bench_cli.py --methods cyclegan,pix2pix --size 256 --batch-size 1 --workers 4
+# With .ref/cut (tools/gpu_prepare.sh), the reference code on the same data too (target: 4x its speed).
+reference=$([ -f .ref/cut/train.py ] && echo "--reference .ref/cut")
+step 300 bench-cli $PY tools/bench_cli.py --methods cyclegan,pix2pix --size 256 --batch-size 1 --workers 4 $reference
 step 120 bench-cyclegan $bench --methods cyclegan --size 256 --batch-size 1 --settings fp32,batched,channels-last,fused-adam,default,default+bf16
 step 60 bench-pix2pix $bench --methods pix2pix --pix2pix-size 256 --batch-size 1 --settings fp32,default,default+bf16
 step 60 bench-srresnet $bench --methods srresnet --sr-size 96 --batch-size 16 --settings fp32,default,default+bf16
