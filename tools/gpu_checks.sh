@@ -17,6 +17,8 @@ step() {  # step SECONDS NAME COMMAND...: run with a time limit, output to the l
     tail -n 40 "$OUT/$name.txt" >>"$log"
     echo "== $name: exit $rc" | tee -a "$log"
 }
+# Packages the machine's image lacks, carried as wheels (tools/gpu_prepare.sh; carry .wheels and .ref).
+[ -d .wheels ] && $PY -m pip install -q --no-index --no-deps .wheels/*.whl 2>&1 | tail -n 3 | tee -a "$log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$log"
 $PY -c "import torch, accelerate; print('torch', torch.__version__, 'accelerate', accelerate.__version__)" | tee -a "$log"
 

@@ -4,13 +4,18 @@
 #   .ref/cut/ the reference code's Python files (taesungp/contrastive-unpaired-translation), for
 #             tools/bench_cli.py --reference; pass its checkout (or a bare mirror) as $1.
 # Both folders are git-ignored; name them in the device tool's `carry`. On the GPU machine:
-#   pip install --no-index --find-links .wheels -e . dominate && bash tools/gpu_checks.sh
+#   pip install --no-index --find-links .wheels --no-deps albumentations albucore stringzilla simsimd \
+#       pydantic pydantic-core annotated-types typing-inspection dominate av && bash tools/gpu_checks.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 mkdir -p .wheels
-"$PY" -m pip download -q -d .wheels --only-binary=:all: --python-version 3.11 \
-    accelerate albumentations typer rich safetensors pyyaml matplotlib filelock dominate pytest httpx
+# What the GPU machine's image lacks (device/KINDS.md lists what it has: torch, accelerate, typer, rich,
+# opencv, ...), for its Python (3.12), without dependencies (they are there), at this venv's versions.
+wanted="albumentations albucore stringzilla simsimd pydantic pydantic-core annotated-types typing-inspection dominate av"
+pins=$("$PY" -m pip freeze 2>/dev/null | grep -i -E "^($(echo $wanted | tr ' ' '|' | sed 's/-/[-_]/g'))==" || true)
+"$PY" -m pip download -q -d .wheels --only-binary=:all: --python-version "${GPU_PYTHON:-3.12}" --no-deps $pins \
+    $(for name in $wanted; do echo "$pins" | grep -qi "^${name//-/[-_]}==" || echo "$name"; done)
 if [ $# -ge 1 ]; then
     reference=$1
     rm -rf .ref/cut && mkdir -p .ref/cut
