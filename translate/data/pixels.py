@@ -161,8 +161,9 @@ def save_sixteen_bit(
 
 
 def _is_deep_colour(image: Image.Image) -> bool:
-    """True for 16-bit colour or grey+alpha, which Pillow would round to 8 bits (its raw mode says so)."""
-    if image.mode not in ("RGB", "RGBA", "LA") or not image.tile:
+    """True for 16-bit colour or grey+alpha PNG and TIFF, which Pillow would round to 8 bits (its raw mode says
+    so; a 16-bit BMP's "BGR;16" is 5-6-5 bit colour, no more than 8 bits a channel)."""
+    if image.format not in ("PNG", "TIFF") or image.mode not in ("RGB", "RGBA", "LA") or not image.tile:
         return False
     args = image.tile[0].args
     raw = args[0] if isinstance(args, tuple) else args  # PNG: the raw mode; TIFF: (raw mode, ...)
