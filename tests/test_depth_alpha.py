@@ -288,3 +288,12 @@ def test_cli_writes_sixteen_bit_tiff_and_refuses_what_cannot_be(tmp_path, tiny_m
     one_line_error(cli("upscale", *common, "--output", tmp_path / "x", "--bit-depth", "16", "--format", "webp"),
                    "--bit-depth 16")  # fmt: skip
     assert not (tmp_path / "x").exists()
+
+
+def test_a_damaged_sixteen_bit_file_is_listed_not_fatal(tmp_path):
+    whole = write_png16(tmp_path / "in" / "whole.png", ramp16()[:32, :32]).read_bytes()
+    (tmp_path / "in" / "cut.png").write_bytes(whole[: len(whole) // 2])
+    report = identity().convert_folder(tmp_path / "in", tmp_path / "out", workers=0)
+    assert report.converted == 1 and report.exit_code == 1
+    reason = "not a readable image (its 16-bit pixels could not be decoded)"
+    assert report.failures == [(str(tmp_path / "in" / "cut.png"), reason)]
