@@ -71,7 +71,7 @@ class ConvertOptions:
     tile: int | None = DEFAULT_TILE  # SR only: LR tiles of at most this many pixels (0/None: whole images)
     tile_overlap: int = DEFAULT_OVERLAP
     writers: int | None = None  # encoding threads; None: one per core not decoding, at least 2
-    bit_depth: str = "auto"  # results' bits: 8, 16 (PNG and TIFF only) or auto: as each input, where the format allows
+    bit_depth: str | int = "auto"  # 8, 16 (PNG and TIFF only) or auto: as each input, where the format allows
     alpha: str = "keep"  # keep: inputs' transparency goes into results that hold it (PNG, WebP, TIFF); drop
 
     def validate(self) -> None:
