@@ -76,6 +76,7 @@ LIGHT = {
     "translate.data.catalog": ("torch", "numpy", "PIL"),  # `translate datasets list`: standard library only
     "translate.pretrained": ("torch",),
     "translate.data.images": ("torch",),
+    "translate.data.pixels": ("torch", "cv2"),  # OpenCV only once a 16-bit colour file comes
     "translate.data.datasets": ("albumentations", "cv2"),  # super-resolution data never augments
     "translate.inference.runner": ("accelerate",),  # the Python API on images
 }

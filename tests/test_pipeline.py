@@ -82,9 +82,9 @@ def test_single_image_mode_of_the_cpu_trial_gives_the_one_at_a_time_bits(tmp_pat
     seen: list[int] = []
     real_start = Translator.start_pixels
 
-    def counted(self, pixels):
+    def counted(self, pixels, *depth):
         seen.append(len(pixels))
-        return real_start(self, pixels)
+        return real_start(self, pixels, *depth)
 
     monkeypatch.setattr(Translator, "start_pixels", counted)
     monkeypatch.setattr(pipeline, "CpuTrial", SingleImages)
@@ -119,8 +119,9 @@ def test_the_cpu_trial_times_every_network_run_and_is_undone(tmp_path, tiny_mode
     inputs = _mixed_folder(tmp_path / "in")
     report = convert_folder(tiny_model, inputs, tmp_path / "out", device="cpu", batch_size=4, workers=0)
     assert report.converted == 10 and sum(images for images, _ in runs) == 10
-    # the first run is a whole group and the measurement of whole batches; then single images are tried
-    assert runs[0] == (4, True) and runs[1] == (1, False)
+    # the first run is a whole group and the measurement of whole batches (the first batch's three 8-bit
+    # images: its 16-bit one runs apart); then single images are tried
+    assert runs[0] == (3, True) and runs[1] == (1, False)
     assert torch.get_num_threads() == threads
 
 
@@ -158,7 +159,7 @@ def test_a_failing_write_stops_the_run_with_the_path(tmp_path, tiny_model, monke
         Image.fromarray(scene).save(inputs / f"{i}.png")
     from translate.inference import pipeline
 
-    real, calls = pipeline.save_image, []
+    real, calls = pipeline.save_pixels, []
 
     def disk_full_after_two(image, path, **options):
         calls.append(path)
@@ -166,7 +167,7 @@ def test_a_failing_write_stops_the_run_with_the_path(tmp_path, tiny_model, monke
             raise OSError(errno.ENOSPC, "No space left on device")
         real(image, path, **options)
 
-    monkeypatch.setattr(pipeline, "save_image", disk_full_after_two)  # the writer threads' binding
+    monkeypatch.setattr(pipeline, "save_pixels", disk_full_after_two)  # the writer threads' binding
     out = tmp_path / "out"
     with pytest.raises(DataError, match="cannot write .*No space left on device"):
         convert_folder(tiny_model, inputs, out, device="cpu", batch_size=1, workers=0)

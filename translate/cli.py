@@ -86,8 +86,20 @@ _OVERWRITE = typer.Option(False, "--overwrite", help="Replace results that alrea
 _BATCH = typer.Option(8, "--batch-size", help="Images of the same size run through the model together.")
 _WORKERS = typer.Option(None, "--workers", help="Processes reading and decoding images [default: one per core, <= 4].")
 _PRECISION = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (GPU only); fp32 is bit-exact.")
-_FORMAT = typer.Option("png", "--format", help="Output format: png, jpg or webp.")
+_FORMAT = typer.Option("png", "--format", help="Output format: png, jpg, webp or tif.")
 _QUALITY = typer.Option(95, "--quality", help="JPEG/WebP quality, 1-100.")
+_BIT_DEPTH = typer.Option(
+    "auto",
+    "--bit-depth",
+    help="Bits per channel of the results: 8, 16 (png and tif only) or auto: as each input (16-bit PNG/TIFF "
+    "inputs reach the network at full precision either way).",
+)
+_ALPHA = typer.Option(
+    "keep",
+    "--alpha",
+    help="keep: an input's transparency goes unchanged into its result (png, webp, tif; jpg has none) while the "
+    "network sees the picture on white, as in training; drop: RGB results.",
+)
 _PNG_COMPRESSION = typer.Option(
     "fast",
     "--png-compression",
@@ -119,6 +131,8 @@ def convert(
     format: str = _FORMAT,
     quality: int = _QUALITY,
     png_compression: str = _PNG_COMPRESSION,
+    bit_depth: str = _BIT_DEPTH,
+    alpha: str = _ALPHA,
     overwrite: bool = _OVERWRITE,
     device: str = DEVICE,
 ) -> None:
@@ -143,6 +157,8 @@ def upscale(
     format: str = _FORMAT,
     quality: int = _QUALITY,
     png_compression: str = _PNG_COMPRESSION,
+    bit_depth: str = _BIT_DEPTH,
+    alpha: str = _ALPHA,
     overwrite: bool = _OVERWRITE,
     device: str = DEVICE,
 ) -> None:

@@ -170,7 +170,8 @@ class UnpairedScorer:
 
     def __call__(self, model: Path, device: str) -> dict[str, float]:
         with tempfile.TemporaryDirectory(prefix="translate-eval-") as tmp:
-            serial_convert(model, self.a, Path(tmp), device=device, tile=None)  # one process, no collectives
+            # one process, no collectives; scored as the network made them (8-bit RGB, no alpha re-attached)
+            serial_convert(model, self.a, Path(tmp), device=device, tile=None, bit_depth="8", alpha="drop")
             outputs = find_images(tmp)
             if not outputs:
                 raise DataError(f"no image of --eval-a {self.a} could be translated")

@@ -95,7 +95,10 @@ def evaluate_unpaired(
     inputs_root, targets_root = resolve_domain(str(input_dir)), resolve_domain(str(target_dir))
     targets = find_images(targets_root)
     with tempfile.TemporaryDirectory(prefix="translate-unpaired-") as tmp:
-        report = convert_folder(Path(model), inputs_root, Path(tmp), direction=direction, device=device)
+        # scored as the network made them: 8-bit RGB, no alpha re-attached
+        report = convert_folder(
+            Path(model), inputs_root, Path(tmp), direction=direction, device=device, bit_depth="8", alpha="drop"
+        )
         failed = {Path(f).resolve() for f in report.failed}
         inputs = [p for p in find_images(inputs_root) if p.resolve() not in failed]
         outputs = find_images(tmp) if report.converted else []

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader
 
 from translate.atomic import write_text
 from translate.data.domains import resolve_domain
 from translate.data.folders import find_images, safe_output_path
-from translate.data.images import PNG_FAST, image_size, image_to_pixels, load_image, save_image
+from translate.data.images import PNG_FAST, image_size
+from translate.data.pixels import Pixels, read_pixels, resize_pixels, save_pixels, with_alpha
 from translate.errors import ConfigError, DataError
 from translate.inference.cpu_trial import CpuTrial
 from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling
@@ -44,7 +44,11 @@ from translate.progress import TrainingProgress
 if TYPE_CHECKING:
     from translate.inference.runner import Fetch, Translator
 
-FORMATS = ("png", "jpg", "webp")
+FORMATS = ("png", "jpg", "webp", "tif")
+SIXTEEN_BIT_FORMATS = ("png", "tif")
+ALPHA_FORMATS = ("png", "webp", "tif")
+BIT_DEPTHS = ("auto", "8", "16")
+ALPHA_CHOICES = ("keep", "drop")
 FAILURES_FILE = "failures.json"
 _SHOWN_FAILURES = 5
 
@@ -67,6 +71,8 @@ class ConvertOptions:
     tile: int | None = DEFAULT_TILE  # SR only: LR tiles of at most this many pixels (0/None: whole images)
     tile_overlap: int = DEFAULT_OVERLAP
     writers: int | None = None  # encoding threads; None: one per core not decoding, at least 2
+    bit_depth: str | int = "auto"  # 8, 16 (PNG and TIFF only) or auto: as each input, where the format allows
+    alpha: str = "keep"  # keep: inputs' transparency goes into results that hold it (PNG, WebP, TIFF); drop
 
     def validate(self) -> None:
         if self.batch_size < 1:
@@ -83,11 +89,28 @@ class ConvertOptions:
             raise ConfigError(f"writers {self.writers} must be at least 1")
         if str(self.png_compression) not in (PNG_FAST, *map(str, range(10))):
             raise ConfigError(f"--png-compression {self.png_compression}: choose {PNG_FAST} or a zlib level 0-9")
+        if str(self.bit_depth) not in BIT_DEPTHS:
+            raise ConfigError(f"--bit-depth {self.bit_depth}: choose 8, 16 or auto (as each input)")
+        if str(self.bit_depth) == "16" and self.format not in SIXTEEN_BIT_FORMATS:
+            raise ConfigError(f"--bit-depth 16 needs --format png or tif ({self.format} holds 8 bits only)")
+        if self.alpha not in ALPHA_CHOICES:
+            raise ConfigError(f"--alpha {self.alpha!r}: choose keep or drop")
         check_tiling(self.tile, self.tile_overlap)
 
     @property
     def suffix(self) -> str:
         return f".{self.format}"
+
+    @property
+    def keeps_alpha(self) -> bool:
+        """Inputs' alpha planes are carried to the results (JPEG has no alpha: there it is dropped)."""
+        return self.alpha == "keep" and self.format in ALPHA_FORMATS
+
+    def output_bits(self, input_bits: int) -> int:
+        """The bits of a result from an input of `input_bits` (8 or 16)."""
+        if self.format not in SIXTEEN_BIT_FORMATS:
+            return 8
+        return input_bits if str(self.bit_depth) == "auto" else int(self.bit_depth)
 
 
 @dataclass(frozen=True)
@@ -188,49 +211,62 @@ def group_batches(sizes: list[tuple[int, int] | None], batch_size: int) -> list[
 @dataclass
 class DecodedBatch:
     """One batch as the decoders hand it over: images of one shape stacked as NHWC uint8 (a quarter of
-    float32's bytes to pass between processes and to a GPU), and the files that could not be read."""
+    float32's bytes to pass between processes and to a GPU) or uint16 (16-bit files), the files that
+    could not be read, and the alpha planes that go to the writer beside the network."""
 
     groups: list[tuple[list[int], torch.Tensor]]  # (job indices, their pixels); one group unless EXIF quirks
     errors: list[tuple[int, str]]  # (job index, reason)
+    alphas: dict[int, np.ndarray] = field(default_factory=dict)  # job index -> its input's alpha plane
 
     def __len__(self) -> int:
         return sum(len(indices) for indices, _ in self.groups) + len(self.errors)
 
     def pin_memory(self) -> DecodedBatch:
         """What the DataLoader's pin-memory thread calls (GPU only): page-locked pixels copy asynchronously."""
-        return DecodedBatch([(indices, pixels.pin_memory()) for indices, pixels in self.groups], self.errors)
+        pinned = [(indices, pixels.pin_memory()) for indices, pixels in self.groups]
+        return DecodedBatch(pinned, self.errors, self.alphas)
 
 
 class BatchDecoder:
     """Map-style dataset for the DataLoader workers: batch b -> its images decoded (and resized), or why not."""
 
-    def __init__(self, jobs: list[Job], sizes: list[tuple[int, int] | None], batches: list[list[int]]) -> None:
+    def __init__(
+        self, jobs: list[Job], sizes: list[tuple[int, int] | None], batches: list[list[int]], alpha: bool = False
+    ) -> None:
         self.jobs, self.sizes, self.batches = jobs, sizes, batches
+        self.alpha = alpha  # read the inputs' alpha planes (for results that keep them)
 
     def __len__(self) -> int:
         return len(self.batches)
 
     def __getitem__(self, batch: int) -> DecodedBatch:
-        by_shape: dict[tuple[int, ...], tuple[list[int], list[np.ndarray]]] = {}
+        by_shape: dict[tuple[tuple[int, ...], str], tuple[list[int], list[np.ndarray]]] = {}
         errors: list[tuple[int, str]] = []
+        alphas: dict[int, np.ndarray] = {}
         for index in self.batches[batch]:
             try:
-                pixels = self._decode(index)
+                decoded = self._decode(index)
             except DataError as exc:
                 errors.append((index, _reason(exc, self.jobs[index].source)))
                 continue
-            indices, arrays = by_shape.setdefault(pixels.shape, ([], []))  # headers rarely lie (EXIF quirks)
+            pixels = decoded.colour
+            # headers rarely lie (EXIF quirks); 8- and 16-bit images of one size run apart
+            indices, arrays = by_shape.setdefault((pixels.shape, pixels.dtype.str), ([], []))
             indices.append(index)
             arrays.append(pixels)
+            if decoded.alpha is not None:
+                alphas[index] = decoded.alpha
         groups = [(indices, torch.from_numpy(np.stack(arrays))) for indices, arrays in by_shape.values()]
-        return DecodedBatch(groups, errors)
+        return DecodedBatch(groups, errors, alphas)
 
-    def _decode(self, index: int) -> np.ndarray:
-        image = load_image(self.jobs[index].source)
-        wanted = self.sizes[index]
-        if wanted is not None and image.size != wanted:
-            image = image.resize(wanted, Image.Resampling.BICUBIC)
-        return image_to_pixels(image)
+    def _decode(self, index: int) -> Pixels:
+        """The image at its own depth, resized to its working size; its alpha plane stays at the input's
+        size (the writer resizes it to the result's)."""
+        decoded = read_pixels(self.jobs[index].source, alpha=self.alpha)
+        wanted, (height, width) = self.sizes[index], decoded.colour.shape[:2]
+        if wanted is not None and (width, height) != wanted:
+            return Pixels(resize_pixels(decoded.colour, wanted), decoded.alpha)
+        return decoded
 
 
 def _as_is(batch: DecodedBatch) -> DecodedBatch:
@@ -307,16 +343,20 @@ class Writer:
         self.options = options
         self.written = 0
 
-    def submit(self, pixels: np.ndarray, target: Path, size: tuple[int, int] | None) -> None:
-        self.pending.append((self.pool.submit(self._write, pixels, target, size), target))
+    def submit(
+        self, pixels: np.ndarray, target: Path, size: tuple[int, int] | None, alpha: np.ndarray | None = None
+    ) -> None:
+        self.pending.append((self.pool.submit(self._write, pixels, target, size, alpha), target))
         while len(self.pending) > self.limit:
             self._finish_oldest()
 
-    def _write(self, pixels: np.ndarray, target: Path, size: tuple[int, int] | None) -> None:
-        image = Image.fromarray(pixels)
-        if size is not None and image.size != size:
-            image = image.resize(size, Image.Resampling.BICUBIC)
-        save_image(image, target, quality=self.options.quality, png_compression=self.options.png_compression)
+    def _write(self, pixels: np.ndarray, target: Path, size: tuple[int, int] | None, alpha: np.ndarray | None) -> None:
+        """Resize back to `size` if asked, re-attach the input's alpha plane, encode at the pixels' depth."""
+        if size is not None and (pixels.shape[1], pixels.shape[0]) != size:
+            pixels = resize_pixels(pixels, size)
+        if alpha is not None:
+            pixels = with_alpha(pixels, alpha)
+        save_pixels(pixels, target, quality=self.options.quality, png_compression=self.options.png_compression)
 
     def _finish_oldest(self) -> None:
         future, target = self.pending.popleft()
@@ -401,24 +441,27 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
     # Results go back to their input's size after a --size resize (not for SR, whose point is a larger size).
     restore = options.size is not None and options.keep_size and translator.scale == 1
     workers = _auto_workers(len(jobs), options.batch_size) if options.workers is None else options.workers
-    decoder = BatchDecoder(jobs, sizes, group_batches(sizes, options.batch_size))
+    decoder = BatchDecoder(jobs, sizes, group_batches(sizes, options.batch_size), alpha=options.keeps_alpha)
     loader = _decoded_batches(decoder, workers, pin=translator.device.type == "cuda")
     writer = Writer(options.writers or _auto_writers(workers), options)
     trial = CpuTrial() if translator.device.type == "cpu" else None
     done = len(report.failures)
+    alphas: dict[int, np.ndarray] = {}  # of the batches started and not yet written
 
     def write(started: list[tuple[list[int], Fetch]]) -> None:
         for indices, results in started:
             for index, result in zip(indices, results.get(), strict=True):
-                writer.submit(result, jobs[index].target, originals[index] if restore else None)
+                size = originals[index] if restore else None
+                writer.submit(result, jobs[index].target, size, alphas.pop(index, None))
 
     previous: list[tuple[list[int], Fetch]] = []
     with TrainingProgress(len(jobs), done, show, max(1, len(jobs) // 10), "convert", "image") as progress:
         try:
             for decoded in loader:
                 report.failures += [(str(jobs[index].source), reason) for index, reason in decoded.errors]
+                alphas.update(decoded.alphas)
                 # This batch starts before the previous one is written out: a GPU is never left idle.
-                started = _start(translator, decoded, trial)
+                started = _start(translator, decoded, trial, options)
                 write(previous)
                 previous = started
                 done += len(decoded)
@@ -433,18 +476,21 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
     return report
 
 
-def _start(translator: Translator, decoded: DecodedBatch, trial: CpuTrial | None) -> list[tuple[list[int], Fetch]]:
+def _start(
+    translator: Translator, decoded: DecodedBatch, trial: CpuTrial | None, options: ConvertOptions
+) -> list[tuple[list[int], Fetch]]:
     """Start the network on a batch: a run per group of same-size images, or on a CPU, when its trial
-    says so, a run per image (see `CpuTrial`)."""
+    says so, a run per image (see `CpuTrial`); results at the bits `options` give each group."""
     started = []
     for indices, pixels in decoded.groups:
+        bits = options.output_bits(pixels.element_size() * 8)  # uint8 or uint16 pixels
         if trial is None or trial.setting.whole_batches:
             runs = [(indices, pixels)]
         else:
             runs = [([index], pixels[i : i + 1]) for i, index in enumerate(indices)]
         for run, run_pixels in runs:
             with trial.timing(len(run)) if trial is not None else contextlib.nullcontext():
-                started.append((run, translator.start_pixels(run_pixels)))
+                started.append((run, translator.start_pixels(run_pixels, bits)))
     return started
 
 

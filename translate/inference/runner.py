@@ -18,6 +18,7 @@ model.convert_folder("horses/", "zebras/")     # the same pipeline as `translate
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from translate.data.images import image_to_pixels
+from translate.data.pixels import image_pixels, with_alpha
 from translate.errors import ConfigError
 from translate.hardware import bf16_cpu_warning
 from translate.inference.pipeline import ConvertOptions, ConvertReport, convert
@@ -52,10 +53,16 @@ def pick_device(name: str) -> torch.device:
         raise ConfigError(f"--device {name!r} is not a device (auto, cpu, cuda, cuda:1, ...)") from None
 
 
-def quantize(batch: torch.Tensor) -> torch.Tensor:
-    """NCHW in [-1, 1] -> NHWC uint8 on the same device, with the arithmetic of `images.tensor_to_image`
-    (bit for bit)."""
-    pixels = batch.float().clamp(-1.0, 1.0).add_(1.0).mul_(127.5).round_().to(torch.uint8)  # in place: 2x faster
+# Bits -> pixel type and middle level m: [-1, 1] <-> pixels / m - 1.
+_LEVELS = {8: (torch.uint8, 127.5), 16: (torch.uint16, 32767.5)}
+_DEPTHS = {dtype: (bits, middle) for bits, (dtype, middle) in _LEVELS.items()}
+
+
+def quantize(batch: torch.Tensor, bits: int = 8) -> torch.Tensor:
+    """NCHW in [-1, 1] -> NHWC uint8 (`bits` 16: uint16) on the same device; 8 bits with the arithmetic of
+    `images.tensor_to_image` (bit for bit)."""
+    dtype, middle = _LEVELS[bits]
+    pixels = batch.float().clamp(-1.0, 1.0).add_(1.0).mul_(middle).round_().to(dtype)  # in place: 2x faster
     return pixels.permute(0, 2, 3, 1)
 
 
@@ -69,7 +76,7 @@ class Fetch:
             self._host = pixels if isinstance(pixels, np.ndarray) else pixels.cpu().numpy()
             return
         # NHWC made whole on the device: the writers' images then need no copy under the GIL.
-        self._pinned = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True)
+        self._pinned = torch.empty(pixels.shape, dtype=pixels.dtype, pin_memory=True)
         self._pinned.copy_(pixels.contiguous(), non_blocking=True)
         self._event = torch.cuda.Event()
         self._event.record()
@@ -130,48 +137,58 @@ class Translator:
         """NCHW float in [-1, 1], all of one size -> NHWC uint8 results (SR: `scale` times larger)."""
         return self.start_batch(batch).get()
 
-    def start_batch(self, batch: torch.Tensor) -> Fetch:
-        """`run_batch` whose results are fetched later (see `Fetch`)."""
+    def start_batch(self, batch: torch.Tensor, bits: int = 8) -> Fetch:
+        """`run_batch` whose results are fetched later (see `Fetch`), as uint8 or (`bits` 16) uint16."""
+        to_pixels = functools.partial(quantize, bits=bits)
         x = batch.to(self.device, non_blocking=True)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             if self._translate is not None:
-                return Fetch(quantize(self._translate(x)))
+                return Fetch(to_pixels(self._translate(x)))
             check_tiling(self.tile, self.tile_overlap)
             if self.tile and max(x.shape[-2:]) > self.tile:  # large photos: tile by tile, one by one
-                tiled = [upscale_image(self.net, image, self.scale, self.tile, self.tile_overlap) for image in x]
+                tiled = [
+                    upscale_image(self.net, image, self.scale, self.tile, self.tile_overlap, to_pixels) for image in x
+                ]
                 return Fetch(np.stack(tiled))
-            return Fetch(quantize(self.net(x)))
+            return Fetch(to_pixels(self.net(x)))
 
-    def run_pixels(self, pixels: torch.Tensor) -> np.ndarray:
-        """NHWC uint8 (as decoded) -> NHWC uint8 results."""
-        return self.start_pixels(pixels).get()
+    def run_pixels(self, pixels: torch.Tensor, bits: int | None = None) -> np.ndarray:
+        """NHWC uint8 or uint16 (as decoded) -> NHWC results at `bits` (8 or 16; None: the input's depth)."""
+        return self.start_pixels(pixels, bits).get()
 
-    def start_pixels(self, pixels: torch.Tensor) -> Fetch:
+    def start_pixels(self, pixels: torch.Tensor, bits: int | None = None) -> Fetch:
         """`run_pixels` whose results are fetched later (see `Fetch`). Scaling to [-1, 1] happens on the
-        device: 8-bit pixels are a quarter of float32's bytes to move between processes and to a GPU."""
+        device: 8-bit pixels are a quarter of float32's bytes to move between processes and to a GPU, and
+        16-bit ones reach the network with all their 65536 levels."""
+        if pixels.dtype not in _DEPTHS:
+            raise TypeError(f"start_pixels expects uint8 or uint16 pixels, got {pixels.dtype}")
+        depth, middle = _DEPTHS[pixels.dtype]
         n, h, w, c = pixels.shape
         # NHWC on a GPU (cuDNN's fast layout), NCHW on a CPU; filled by one copy, then scaled in place
         # (6x faster on a CPU than float arithmetic on the permuted view).
         layout = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         x = torch.empty(n, c, h, w, device=self.device, memory_format=layout)
         x.copy_(pixels.to(self.device, non_blocking=True).permute(0, 3, 1, 2))
-        return self.start_batch(x.sub_(127.5).mul_(1 / 127.5))  # `images.image_to_tensor`'s float32 arithmetic
+        # 8 bits: `images.image_to_tensor`'s float32 arithmetic
+        return self.start_batch(x.sub_(middle).mul_(1 / middle), bits or depth)
 
     def __call__(self, images: Image.Image | list[Image.Image]) -> Image.Image | list[Image.Image]:
-        """Translate one PIL image or a list (any modes and sizes; results are RGB)."""
-
+        """Translate one PIL image or a list (any modes and sizes). Results are 8-bit RGB, or RGBA with the
+        input's own alpha (resized with the image by an upscaler); a 16-bit greyscale image (I;16) reaches
+        the network at full precision, but PIL has no 16-bit colour mode to return it in."""
         single = isinstance(images, Image.Image)
-        items = [images] if single else list(images)
-        results: list[Image.Image | None] = [None] * len(items)
-        by_size: dict[tuple[int, int], list[int]] = {}
-        for i, image in enumerate(items):
-            by_size.setdefault(image.size, []).append(i)
-        for indices in by_size.values():
-            arrays = self.run_pixels(torch.from_numpy(np.stack([image_to_pixels(items[i]) for i in indices])))
+        decoded = [image_pixels(image) for image in ([images] if single else list(images))]
+        results: list[Image.Image | None] = [None] * len(decoded)
+        by_shape: dict[tuple[tuple[int, ...], str], list[int]] = {}
+        for i, item in enumerate(decoded):
+            by_shape.setdefault((item.colour.shape, item.colour.dtype.str), []).append(i)
+        for indices in by_shape.values():
+            arrays = self.run_pixels(torch.from_numpy(np.stack([decoded[i].colour for i in indices])), bits=8)
             for i, array in zip(indices, arrays, strict=True):
-                results[i] = Image.fromarray(array)
+                alpha = decoded[i].alpha
+                results[i] = Image.fromarray(array if alpha is None else with_alpha(array, alpha))
         return results[0] if single else results  # type: ignore[return-value]
 
     def convert_folder(self, input_dir: str | Path, output_dir: str | Path, **options: Any) -> ConvertReport:

@@ -13,8 +13,9 @@ from pathlib import Path
 import torch
 
 from translate.data.folders import find_images
-from translate.data.images import image_to_pixels, load_image, save_image
+from translate.data.pixels import read_pixels, save_pixels, with_alpha
 from translate.errors import DataError
+from translate.inference.pipeline import ConvertOptions
 from translate.inference.runner import Translator
 from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling
 
@@ -29,23 +30,31 @@ def serial_convert(
     tile: int | None = DEFAULT_TILE,
     tile_overlap: int = DEFAULT_OVERLAP,
     png_compression: int | str | None = None,
+    bit_depth: str = "auto",
+    alpha: str = "keep",
 ) -> int:
     """Convert every readable image of `input_dir`, one after the other; returns how many were written.
 
     No skipping, no batching, no worker, no report; PNG at Pillow's default level unless
-    `png_compression` says otherwise (see `images.save_image`).
+    `png_compression` says otherwise (see `images.save_image`). `bit_depth` and `alpha` as in
+    `pipeline.ConvertOptions`.
     """
     check_tiling(tile, tile_overlap)
+    options = ConvertOptions(format=suffix.lstrip("."), bit_depth=bit_depth, alpha=alpha)
+    options.validate()
     translator = Translator.load(model, direction=direction, device=device)
     translator.tile, translator.tile_overlap = tile, tile_overlap
     written = 0
     for path in find_images(input_dir):
         try:
-            pixels = image_to_pixels(load_image(path))
+            decoded = read_pixels(path, alpha=options.keeps_alpha)
         except DataError:
             continue
         target = (output_dir / path.relative_to(input_dir)).with_suffix(suffix)
-        result = translator.run_pixels(torch.tensor(pixels)[None])[0]  # a copy: decoded arrays are read-only
-        save_image(result, target, png_compression=png_compression)
+        pixels = torch.tensor(decoded.colour)[None]  # a copy: decoded arrays are read-only
+        result = translator.run_pixels(pixels, options.output_bits(decoded.bits))[0]
+        if decoded.alpha is not None:
+            result = with_alpha(result, decoded.alpha)
+        save_pixels(result, target, png_compression=png_compression)
         written += 1
     return written

@@ -11,6 +11,7 @@ result goes straight into a uint8 array, the smallest form of the output.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from translate.choices import SR_METHODS
@@ -55,24 +56,38 @@ def tile_spans(length: int, tile: int, overlap: int) -> list[Span]:
 
 
 def upscale_image(
-    net: nn.Module, image: torch.Tensor, scale: int, tile: int | None = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
+    net: nn.Module,
+    image: torch.Tensor,
+    scale: int,
+    tile: int | None = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    quantize: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> np.ndarray:
-    """Upscale one CHW image in [-1, 1] (on the net's device) to an (H*scale)x(W*scale)x3 uint8 array."""
+    """Upscale one CHW image in [-1, 1] (on the net's device) to an (H*scale)x(W*scale)x3 uint8 array, or
+    whatever `quantize` (NCHW in [-1, 1] -> NHWC pixels, the runner's 8- or 16-bit one) makes of it."""
     import numpy as np  # lazy: CLI start-up reads DEFAULT_TILE (see above)
     import torch  # lazy: as above
 
     check_tiling(tile, overlap)
+
+    def pixels(result: torch.Tensor) -> np.ndarray:
+        return _pixels(result) if quantize is None else quantize(result[None])[0].cpu().numpy()
+
     with torch.inference_mode():
         _, height, width = image.shape
         if not tile or (height <= tile and width <= tile):
-            return _pixels(net(image[None])[0])
-        out = np.empty((height * scale, width * scale, 3), dtype=np.uint8)
+            return pixels(net(image[None])[0])
+        out: np.ndarray | None = None
         s = scale
         for y0, y1, keep_y0, keep_y1 in tile_spans(height, tile, overlap):
             for x0, x1, keep_x0, keep_x1 in tile_spans(width, tile, overlap):
                 result = net(image[None, :, y0:y1, x0:x1])[0]
-                centre = result[:, (keep_y0 - y0) * s : (keep_y1 - y0) * s, (keep_x0 - x0) * s : (keep_x1 - x0) * s]
-                out[keep_y0 * s : keep_y1 * s, keep_x0 * s : keep_x1 * s] = _pixels(centre)
+                centre = pixels(
+                    result[:, (keep_y0 - y0) * s : (keep_y1 - y0) * s, (keep_x0 - x0) * s : (keep_x1 - x0) * s]
+                )
+                if out is None:  # the first tile tells the pixels' type (uint8 or uint16)
+                    out = np.empty((height * scale, width * scale, centre.shape[2]), dtype=centre.dtype)
+                out[keep_y0 * s : keep_y1 * s, keep_x0 * s : keep_x1 * s] = centre
         return out
 
 
