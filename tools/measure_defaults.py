@@ -56,6 +56,25 @@ def invert(rgb: np.ndarray) -> np.ndarray:
     return 255 - rgb
 
 
+def upside_down(rgb: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(rgb[::-1])
+
+
+def blur(rgb: np.ndarray) -> np.ndarray:
+    """A Gaussian blur (radius 1 px): a change of texture whose right answer is known, pixel by pixel."""
+    from PIL import Image, ImageFilter
+
+    return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(1)))
+
+
+# Generated tasks with known answers: the scene as input, its mapping as the true output.
+TASKS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
+    "colour": (day_to_night, "day -> night (colour mapping)"),
+    "geometry": (upside_down, "scene -> upside down (geometry)"),
+    "texture": (blur, "sharp -> blurred (texture)"),
+}
+
+
 def write_photos(names: tuple[str, ...], folder: Path) -> Path:
     import skimage.data
     from PIL import Image
@@ -121,14 +140,14 @@ def l1(a: torch.Tensor, b: torch.Tensor) -> float:
 # -- pix2pix inference mode -----------------------------------------------------------------------
 
 
-def train_pix2pix_day_night(tmp: Path, **settings: Any):
-    """pix2pix (ResNet-6 at SIZE px) on 64 paired day -> night scenes written into `tmp`; the Trainer."""
+def train_pix2pix_day_night(tmp: Path, mapping: Callable[[np.ndarray], np.ndarray] = day_to_night, **settings: Any):
+    """pix2pix (ResNet-6 at SIZE px) on 64 paired scenes -> `mapping`(scene) written into `tmp`; the Trainer."""
     from translate.config import Pix2PixConfig
     from translate.methods.pix2pix import Pix2Pix
 
     scenes = make_domain_images(64, SIZE, seed=1)
     a = write_images(scenes, tmp / "A")
-    b = write_images([day_to_night(s) for s in scenes], tmp / "B")
+    b = write_images([mapping(s) for s in scenes], tmp / "B")
     return train(
         Pix2PixConfig, Pix2Pix, a=str(a), b=str(b), out=tmp / "run", size=SIZE, load_size=SIZE, generator="resnet6",
         **settings,
@@ -221,14 +240,15 @@ def sr_run(
 # -- init types -----------------------------------------------------------------------------------
 
 
-def init_cyclegan(seed: int, init_type: str, steps: int) -> dict[str, Any]:
+def init_cyclegan(seed: int, init_type: str, steps: int, task: str = "colour") -> dict[str, Any]:
     from translate.config import CycleGANConfig
     from translate.methods.cyclegan import CycleGAN
 
-    x, y = held_out(32, SIZE, day_to_night)
+    mapping = TASKS[task][0]
+    x, y = held_out(32, SIZE, mapping)
     with fresh_run() as tmp:
         a = write_images(make_domain_images(64, SIZE, seed=1), tmp / "day")
-        b = write_images(make_domain_images(64, SIZE, seed=2, mapping=day_to_night), tmp / "night")  # unpaired
+        b = write_images(make_domain_images(64, SIZE, seed=2, mapping=mapping), tmp / "night")  # unpaired
         trainer = train(
             CycleGANConfig, CycleGAN, a=str(a), b=str(b), out=tmp / "run", size=SIZE, load_size=SIZE,
             generator="resnet6", ngf=8, ndf=8, batch_size=4, steps=steps, seed=seed, init_type=init_type,
@@ -238,12 +258,15 @@ def init_cyclegan(seed: int, init_type: str, steps: int) -> dict[str, Any]:
             return {"l1": l1(g(x), y), "identity": l1(x, y)}
 
 
-def init_pix2pix(seed: int, init_type: str, steps: int) -> dict[str, Any]:
+def init_pix2pix(seed: int, init_type: str, steps: int, task: str = "colour") -> dict[str, Any]:
     from translate.inference.sizing import make_batch_translator
 
-    x, y = held_out(32, SIZE, day_to_night)
+    mapping = TASKS[task][0]
+    x, y = held_out(32, SIZE, mapping)
     with fresh_run() as tmp:
-        trainer = train_pix2pix_day_night(tmp, ngf=8, ndf=8, batch_size=1, steps=steps, seed=seed, init_type=init_type)
+        trainer = train_pix2pix_day_night(
+            tmp, mapping, ngf=8, ndf=8, batch_size=1, steps=steps, seed=seed, init_type=init_type
+        )
         spec = trainer.method.exports()["a2b"][1]
         g = trainer.method.unwrap(trainer.method.g).eval()
         torch.manual_seed(seed)
@@ -268,6 +291,74 @@ def init_discogan(seed: int, init_type: str, steps: int) -> dict[str, Any]:
             return {"l1": l1(g(x), y), "identity": l1(x, y)}
 
 
+# -- CUT and FastCUT against CycleGAN ------------------------------------------------------------
+
+# What a step of each costs relative to CycleGAN's, from tools/bench.py on a quiet 2-core AVX-512 CPU
+# (128 px, ResNet-9 ngf 64, batch 1, fp32): 3.001, 2.221 and 1.236 s/step. Equal wall-clock time gives
+# each method (CycleGAN's steps) / (its cost) steps.
+STEP_COST = {"cyclegan": 1.0, "cut": 0.74, "fastcut": 0.41}
+
+
+def random_features(images: torch.Tensor) -> np.ndarray:
+    """32 features per image from a fixed, randomly initialised conv net (seed 0).
+
+    Stands in for Inception in FID/KID, whose weights cannot be downloaded on this offline machine:
+    it ranks distributions of these small generated scenes by colour, edges and layout, not by the
+    ImageNet semantics of the papers' FID, so compare these numbers with each other only."""
+    from torch import nn
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = nn.Sequential(
+            nn.Conv2d(3, 16, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(16, 32, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(32, 32, 4, 2, 1), nn.LeakyReLU(0.2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )  # fmt: skip
+    with torch.no_grad():
+        return net(images.float()).double().numpy()
+
+
+def standardised(*feature_sets: np.ndarray) -> list[np.ndarray]:
+    """The sets centred on the first set's mean and divided by its overall spread (one number), so that
+    FID reads the same whatever the random net's scale (FID grows with the square of the features')."""
+    mean, scale = feature_sets[0].mean(axis=0), feature_sets[0].std() + 1e-12
+    return [(f - mean) / scale for f in feature_sets]
+
+
+def unpaired_quality(method: str, seed: int, steps: int, task: str, **settings: Any) -> dict[str, Any]:
+    """Train CycleGAN, CUT or FastCUT (their defaults but for size and width) on an unpaired task with a
+    known answer; score held-out scenes: L1 to the true answers, FID/KID on `random_features`, and the
+    collapse measure of engine/collapse.py (how much outputs differ across inputs, relative to the inputs)."""
+    from translate.engine.collapse import collapsed_columns
+    from translate.methods import METHODS
+    from translate.metrics.distribution import fid, kid
+
+    mapping = TASKS[task][0]
+    x, y = held_out(128, SIZE, mapping)
+    config_cls, method_cls = METHODS[method].settings, METHODS[method].load()
+    with fresh_run() as tmp:
+        a = write_images(make_domain_images(200, SIZE, seed=1), tmp / "a")
+        b = write_images(make_domain_images(200, SIZE, seed=2, mapping=mapping), tmp / "b")  # unpaired
+        trainer = train(
+            config_cls, method_cls, a=str(a), b=str(b), out=tmp / "run", size=SIZE, load_size=SIZE, ngf=8, ndf=8,
+            steps=steps, seed=seed, **settings,
+        )  # fmt: skip
+        net, _spec = trainer.method.exports()["a2b"]
+        with torch.no_grad():
+            out = net.eval()(x).clamp(-1, 1)
+    spread = float(out.std(dim=0).mean() / x.std(dim=0).mean())  # engine/collapse.py's measure, on 128 scenes
+    collapsed = collapsed_columns([[i, o] for i, o in zip(x, out, strict=True)], ["A", "A->B"], {"A->B": "A"})
+    real, fake, inputs = standardised(random_features(y), random_features(out), random_features(x))
+    return {
+        "l1": l1(out, y),
+        "identity": l1(x, y),
+        "fid": fid(fake, real),
+        "kid": kid(fake, real, 64)[0],
+        "input_fid": fid(inputs, real),
+        "spread": spread,
+        "collapsed": bool(collapsed),
+    }
+
+
 # -- tables ---------------------------------------------------------------------------------------
 
 
@@ -280,6 +371,13 @@ def table(records: list[dict[str, Any]]) -> str:
         if "margin" in rows[0]:
             out.append("| variant | seeds | Y-PSNR over bicubic, dB (mean) | min | max | Y-PSNR | bicubic |")
             out.append("| --- | --- | --- | --- | --- | --- | --- |")
+        elif "fid" in rows[0]:
+            out.append(
+                f"input FID {rows[0]['input_fid']:.2f} (untranslated inputs against the true answers)\n\n"
+                "| variant | seeds | L1 / identity (mean) | min | max | FID (mean) | KID (mean) | "
+                "spread (min) | collapsed runs |"
+            )
+            out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         else:
             out.append("| variant | seeds | L1 / identity (mean) | min | max | L1 | identity L1 |")
             out.append("| --- | --- | --- | --- | --- | --- | --- |")
@@ -292,6 +390,14 @@ def table(records: list[dict[str, Any]]) -> str:
                     f"| {variant} | {seeds} | {statistics.mean(m):+.2f} | {min(m):+.2f} | {max(m):+.2f} | "
                     f"{statistics.mean(r['psnr_y'] for r in runs):.2f} | "
                     f"{statistics.mean(r['bicubic'] for r in runs):.2f} |"
+                )
+            elif "fid" in runs[0]:
+                ratio = [r["l1"] / r["identity"] for r in runs]
+                out.append(
+                    f"| {variant} | {seeds} | {statistics.mean(ratio):.3f} | {min(ratio):.3f} | {max(ratio):.3f} | "
+                    f"{statistics.mean(r['fid'] for r in runs):.2f} | "
+                    f"{statistics.mean(r['kid'] for r in runs):.3f} | "
+                    f"{min(r['spread'] for r in runs):.2f} | {sum(r['collapsed'] for r in runs)} of {len(runs)} |"
                 )
             else:
                 ratio = [r["l1"] / r["identity"] for r in runs]
@@ -310,8 +416,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "experiment",
-        choices=["pix2pix-mode", "sr-skip", "sr-lr", *[f"init-{m}" for m in [*METHODS, "srresnet"]], "table"],
+        choices=[
+            "pix2pix-mode", "sr-skip", "sr-lr", *[f"init-{m}" for m in [*METHODS, "srresnet"]], "cut-quality", "table"
+        ],
+    )  # fmt: skip
+    parser.add_argument(
+        "--task",
+        choices=list(TASKS),
+        default="colour",
+        help="generated task (init-cyclegan, init-pix2pix, cut-quality)",
     )
+    parser.add_argument(
+        "--step-cost", type=float, nargs=2, default=[STEP_COST["cut"], STEP_COST["fastcut"]],
+        metavar=("CUT", "FASTCUT"),
+        help="a CUT and a FastCUT step's cost relative to CycleGAN's (cut-quality's equal time; tools/bench.py)",
+    )  # fmt: skip
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=None, help="training steps (each experiment has its default)")
     parser.add_argument("--width", type=int, default=16, help="SRResNet width (sr-skip, init-srresnet)")
@@ -349,17 +468,17 @@ def main() -> None:
 
 
 METHODS = {
-    "cyclegan": (init_cyclegan, 600, "CycleGAN, unpaired day -> night, {size}x{size}, ResNet-6 ngf 8, batch 4, "),
+    "cyclegan": (init_cyclegan, 600, "CycleGAN, unpaired {task}, {size}x{size}, ResNet-6 ngf 8, batch 4, "),
     "pix2pix": (
         init_pix2pix,
         800,
-        "pix2pix, paired day -> night, {size}x{size}, ResNet-6 ngf 8, batch 1, converted in eval mode, ",
+        "pix2pix, paired {task}, {size}x{size}, ResNet-6 ngf 8, batch 1, converted in eval mode, ",
     ),
     "discogan": (
         init_discogan,
         300,
         "DiscoGAN, unpaired colour inversion, 64x64, width 8, batch 8, both updates every batch, no GAN curriculum, ",
-    ),
+    ),  # its own task: --task does not apply
 }
 
 
@@ -433,16 +552,42 @@ def jobs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
                     "experiment": experiment, "variant": init_type, "seed": seed, "settings": settings,
                     "run": lambda s=seed, i=init_type: sr_run(s, steps, *net, DEFAULT_SR, i, lr, **shape),
                 }  # fmt: skip
+    elif name == "cut-quality":
+        budget = args.steps or 1000
+        cut_cost, fast_cost = args.step_cost
+        runs = [
+            ("cyclegan", budget, "equal steps and time"),
+            ("cut", budget, "equal steps"),
+            ("cut", round(budget / cut_cost), "equal time"),
+            ("fastcut", budget, "equal steps"),
+            ("fastcut", round(budget / fast_cost), "equal time"),
+        ]
+        settings = (
+            f"unpaired {TASKS[args.task][1]}, {SIZE}x{SIZE}, 200 images a side, ResNet-9 ngf 8, PatchGAN ndf 8, "
+            "batch 1, "
+            f"each method's other defaults; equal time from step costs CUT {cut_cost:g} and FastCUT {fast_cost:g} of "
+            "CycleGAN's (tools/bench.py); scored on 128 held-out scenes"
+        )
+        for method, steps, budget_kind in runs:
+            for seed in args.seeds:
+                yield {
+                    "experiment": f"{name} ({args.task})", "variant": f"{method}, {steps} steps ({budget_kind})",
+                    "seed": seed, "settings": settings,
+                    "run": lambda s=seed, m=method, n=steps: unpaired_quality(m, s, n, args.task),
+                }  # fmt: skip
     else:
         method = name.removeprefix("init-")
         run, default_steps, what = METHODS[method]
         steps = args.steps or default_steps
-        settings = what.format(size=SIZE) + f"{steps} steps, default learning rate; gain 0.02"
+        task = args.task if method != "discogan" else "colour"
+        experiment = name if task == "colour" else f"{name} ({task})"  # the first tables' names stay as they were
+        settings = what.format(size=SIZE, task=TASKS[task][1]) + f"{steps} steps, default learning rate; gain 0.02"
+        options = {"task": task} if method != "discogan" else {}
         for init_type in INIT_CHOICES:
             for seed in args.seeds:
                 yield {
-                    "experiment": name, "variant": init_type, "seed": seed, "settings": settings,
-                    "run": lambda s=seed, i=init_type: run(s, i, steps),
+                    "experiment": experiment, "variant": init_type, "seed": seed, "settings": settings,
+                    "run": lambda s=seed, i=init_type: run(s, i, steps, **options),
                 }  # fmt: skip
 
 
