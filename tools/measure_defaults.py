@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import inspect
 import json
 import statistics
 import tempfile
@@ -202,8 +203,9 @@ def sr_run(
     lr: float = 1e-4,
     batch_size: int = 16,
     hr_size: int = 32,
+    scale: int = 2,
 ) -> dict[str, Any]:
-    """Train SRResNet x2 on skimage photos; Y-PSNR on held-out photos and bicubic's.
+    """Train SRResNet (x2 unless `scale` says otherwise) on skimage photos; Y-PSNR on held-out photos and bicubic's.
 
     `variant`: (--sr-skip, zero the last conv, zero the residual branches)."""
     skip, zero_tail, zero_residuals = variant
@@ -225,7 +227,7 @@ def sr_run(
         train_dir, test_dir = write_photos(SR_TRAIN, tmp / "train"), write_photos(SR_HELD_OUT, tmp / "test")
         extra = {"init_type": init_type} if init_type else {}
         trainer = train(
-            SRResNetConfig, Variant, hr=str(train_dir), out=tmp / "run", scale=2, hr_size=hr_size, width=width,
+            SRResNetConfig, Variant, hr=str(train_dir), out=tmp / "run", scale=scale, hr_size=hr_size, width=width,
             blocks=blocks, batch_size=batch_size, lr=lr, steps=steps, crops_per_image=64, seed=seed, sr_skip=skip,
             **extra,
         )  # fmt: skip
@@ -240,7 +242,9 @@ def sr_run(
 # -- init types -----------------------------------------------------------------------------------
 
 
-def init_cyclegan(seed: int, init_type: str, steps: int, task: str = "colour") -> dict[str, Any]:
+def init_cyclegan(
+    seed: int, init_type: str, steps: int, task: str = "colour", ngf: int = 8, batch_size: int = 4
+) -> dict[str, Any]:
     from translate.config import CycleGANConfig
     from translate.methods.cyclegan import CycleGAN
 
@@ -251,21 +255,23 @@ def init_cyclegan(seed: int, init_type: str, steps: int, task: str = "colour") -
         b = write_images(make_domain_images(64, SIZE, seed=2, mapping=mapping), tmp / "night")  # unpaired
         trainer = train(
             CycleGANConfig, CycleGAN, a=str(a), b=str(b), out=tmp / "run", size=SIZE, load_size=SIZE,
-            generator="resnet6", ngf=8, ndf=8, batch_size=4, steps=steps, seed=seed, init_type=init_type,
+            generator="resnet6", ngf=ngf, ndf=ngf, batch_size=batch_size, steps=steps, seed=seed, init_type=init_type,
         )  # fmt: skip
         g = trainer.method.unwrap(trainer.method.g_ab).eval()
         with torch.no_grad():
             return {"l1": l1(g(x), y), "identity": l1(x, y)}
 
 
-def init_pix2pix(seed: int, init_type: str, steps: int, task: str = "colour") -> dict[str, Any]:
+def init_pix2pix(
+    seed: int, init_type: str, steps: int, task: str = "colour", ngf: int = 8, batch_size: int = 1
+) -> dict[str, Any]:
     from translate.inference.sizing import make_batch_translator
 
     mapping = TASKS[task][0]
     x, y = held_out(32, SIZE, mapping)
     with fresh_run() as tmp:
         trainer = train_pix2pix_day_night(
-            tmp, mapping, ngf=8, ndf=8, batch_size=1, steps=steps, seed=seed, init_type=init_type
+            tmp, mapping, ngf=ngf, ndf=ngf, batch_size=batch_size, steps=steps, seed=seed, init_type=init_type
         )
         spec = trainer.method.exports()["a2b"][1]
         g = trainer.method.unwrap(trainer.method.g).eval()
@@ -432,6 +438,11 @@ def main() -> None:
         help="a CUT and a FastCUT step's cost relative to CycleGAN's (cut-quality's equal time; tools/bench.py)",
     )  # fmt: skip
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--ngf", type=int, default=None, help="generator/discriminator width (init-cyclegan, init-pix2pix)"
+    )
+    parser.add_argument("--gan-batch", type=int, default=None, help="batch size (init-cyclegan, init-pix2pix)")
+    parser.add_argument("--scale", type=int, default=2, help="SR scale factor (init-srresnet)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (each experiment has its default)")
     parser.add_argument("--width", type=int, default=16, help="SRResNet width (sr-skip, init-srresnet)")
     parser.add_argument("--blocks", type=int, default=4, help="SRResNet residual blocks (sr-skip, init-srresnet)")
@@ -468,11 +479,11 @@ def main() -> None:
 
 
 METHODS = {
-    "cyclegan": (init_cyclegan, 600, "CycleGAN, unpaired {task}, {size}x{size}, ResNet-6 ngf 8, batch 4, "),
+    "cyclegan": (init_cyclegan, 600, "CycleGAN, unpaired {task}, {size}x{size}, ResNet-6 ngf {ngf}, batch {batch}, "),
     "pix2pix": (
         init_pix2pix,
         800,
-        "pix2pix, paired {task}, {size}x{size}, ResNet-6 ngf 8, batch 1, converted in eval mode, ",
+        "pix2pix, paired {task}, {size}x{size}, ResNet-6 ngf {ngf}, batch {batch}, converted in eval mode, ",
     ),
     "discogan": (
         init_discogan,
@@ -483,7 +494,7 @@ METHODS = {
 
 
 def sr_shape(args: argparse.Namespace) -> dict[str, int]:
-    return {"batch_size": args.batch_size, "hr_size": args.hr_size}
+    return {"batch_size": args.batch_size, "hr_size": args.hr_size, "scale": args.scale}
 
 
 def jobs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
@@ -541,10 +552,11 @@ def jobs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
 
         default_lr = SRResNetConfig.__dataclass_fields__["lr"].default
         steps, lr = args.steps or 400, args.lr or default_lr
-        experiment = name if lr == default_lr else f"{name} (lr {lr:g})"  # the default's table keeps the plain name
+        changed = [f"lr {lr:g}"] * (lr != default_lr) + [f"x{args.scale}, {args.hr_size} px"] * (args.scale != 2)
+        experiment = f"{name} ({', '.join(changed)})" if changed else name  # the default's table keeps the plain name
         settings = (
-            f"SRResNet x2 (default skip), width {args.width}, {args.blocks} blocks, batch {args.batch_size} of "
-            f"{args.hr_size} px HR crops, lr {lr:g}, {steps} steps"
+            f"SRResNet x{args.scale} (default skip), width {args.width}, {args.blocks} blocks, "
+            f"batch {args.batch_size} of {args.hr_size} px HR crops, lr {lr:g}, {steps} steps"
         )
         for init_type in INIT_CHOICES:
             for seed in args.seeds:
@@ -580,9 +592,20 @@ def jobs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
         run, default_steps, what = METHODS[method]
         steps = args.steps or default_steps
         task = args.task if method != "discogan" else "colour"
-        experiment = name if task == "colour" else f"{name} ({task})"  # the first tables' names stay as they were
-        settings = what.format(size=SIZE, task=TASKS[task][1]) + f"{steps} steps, default learning rate; gain 0.02"
-        options = {"task": task} if method != "discogan" else {}
+        options: dict[str, Any] = {"task": task} if method != "discogan" else {}
+        shape = {"ngf": args.ngf, "batch_size": args.gan_batch} if method != "discogan" else {}
+        options |= {k: v for k, v in shape.items() if v is not None}
+        defaults = inspect.signature(run).parameters
+        ngf, batch = (options.get(k, defaults[k].default if k in defaults else None) for k in ("ngf", "batch_size"))
+        # The first tables' names stay as they were; other tasks and shapes say theirs.
+        suffix = ", ".join(
+            [task] * (task != "colour")
+            + [f"ngf {ngf}"] * ("ngf" in options)
+            + [f"batch {batch}"] * ("batch_size" in options)
+        )
+        experiment = f"{name} ({suffix})" if suffix else name
+        settings = what.format(size=SIZE, task=TASKS[task][1], ngf=ngf, batch=batch)
+        settings += f"{steps} steps, default learning rate; gain 0.02"
         for init_type in INIT_CHOICES:
             for seed in args.seeds:
                 yield {
