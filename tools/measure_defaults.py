@@ -485,6 +485,11 @@ METHODS = {
         800,
         "pix2pix, paired {task}, {size}x{size}, ResNet-6 ngf {ngf}, batch {batch}, converted in eval mode, ",
     ),
+    "cut": (
+        lambda seed, init_type, steps, task="colour": unpaired_quality("cut", seed, steps, task, init_type=init_type),
+        1000,
+        "CUT, unpaired {task}, {size}x{size}, ResNet-9 ngf 8, PatchGAN ndf 8, batch 1, scored on 128 held-out scenes, ",
+    ),
     "discogan": (
         init_discogan,
         300,
@@ -593,7 +598,7 @@ def jobs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
         steps = args.steps or default_steps
         task = args.task if method != "discogan" else "colour"
         options: dict[str, Any] = {"task": task} if method != "discogan" else {}
-        shape = {"ngf": args.ngf, "batch_size": args.gan_batch} if method != "discogan" else {}
+        shape = {"ngf": args.ngf, "batch_size": args.gan_batch} if method in ("cyclegan", "pix2pix") else {}
         options |= {k: v for k, v in shape.items() if v is not None}
         defaults = inspect.signature(run).parameters
         ngf, batch = (options.get(k, defaults[k].default if k in defaults else None) for k in ("ngf", "batch_size"))
