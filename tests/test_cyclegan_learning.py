@@ -16,7 +16,7 @@ def test_cyclegan_learns_day_to_night_unpaired(tmp_path):
         a=str(a), b=str(b), out=tmp_path / "run", size=size, load_size=size, generator="resnet6",
         ngf=8, ndf=8, batch_size=4, steps=250, lr=2e-3, workers=0, sample_every=10**6, save_every=10**6,
     )  # fmt: skip
-    trainer = fit_on_one_thread(config, CycleGAN)  # default --init-type: xavier (docs/DEFAULTS.md)
+    trainer = fit_on_one_thread(config, CycleGAN)  # default --init-type: orthogonal (docs/DEFAULTS.md)
     g_ab = trainer.method.unwrap(trainer.method.g_ab).eval()
     model_error, identity_error = day_to_night_errors(g_ab, size)
     print(f"\nCycleGAN day->night L1 on held-out scenes: model {model_error:.4f}, identity {identity_error:.4f}")

@@ -273,7 +273,7 @@ class CycleGANConfig(UnpairedConfig):
     lambda_cycle: float = option(10.0, "Weight of the cycle-consistency L1 loss.")
     lambda_identity: float = option(0.5, "Weight of the identity loss, relative to --lambda-cycle (0 turns it off).")
     pool_size: int = option(50, "Past fakes kept to show the discriminators (0 turns the pool off).")
-    init_type: str = init_option("xavier", "normal, gain 0.02 (its successor CUT: xavier, gain 0.02)")
+    init_type: str = init_option("orthogonal", "normal, gain 0.02 (its successor CUT: xavier, gain 0.02)")
 
     def validate(self) -> None:
         super().validate()
