@@ -216,8 +216,10 @@ def save_pixels(
     array: np.ndarray, path: str | os.PathLike, quality: int = 95, png_compression: int | str | None = None
 ) -> None:
     """`images.save_image` for uint8 pixels (RGB or RGBA), `save_sixteen_bit` for uint16 ones."""
-    if array.ndim == 3 and (array.shape[2] > 4 or (array.shape[2] == 2 and array.dtype == np.uint16)):
-        save_bands(array, path)  # no PNG or JPEG holds them: TIFF
+    if array.ndim == 3 and array.shape[2] == 2 and array.dtype == np.uint16:  # 16-bit grey + alpha
+        array = array[:, :, [0, 0, 0, 1]]  # as RGBA: OpenCV writes no 16-bit grey + alpha
+    if array.ndim == 3 and array.shape[2] > 4:
+        save_bands(array, path)  # no PNG, JPEG or WebP holds them: TIFF
         return
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]  # greyscale ("L", or 16-bit grey)
