@@ -22,7 +22,7 @@ from translate.errors import DataError
 TIFF_SUFFIXES = (".tif", ".tiff")
 _EXTRA_ALPHA = (1, 2)  # EXTRASAMPLE associated / unassociated alpha
 _DEPTHS = (np.dtype(np.uint8), np.dtype(np.uint16))
-_INSTALL = "pip install 'translate[tiff]'"
+_INSTALL = "pip install 'translate-gan[tiff]'"
 
 
 def is_tiff(path: str | os.PathLike) -> bool:
