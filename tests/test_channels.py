@@ -278,3 +278,16 @@ def test_colorization_learns_a_known_mapping(tmp_path):
     scores = evaluate_paired(run / "models" / "a2b", data=str(held_out), device="cpu").mean()
     assert scores["input_l1"] > 0.2  # the trivial answer: the grey replicated to RGB
     assert scores["l1"] < 0.25 * scores["input_l1"], scores
+
+
+def test_sample_grids_show_one_channel_as_grey_and_many_as_their_first_three(tmp_path):
+    from translate.engine.visuals import PAD, save_grid
+
+    one = torch.linspace(-1, 1, 16).reshape(1, 4, 4)
+    five = torch.stack([torch.full((4, 4), v) for v in (-1.0, 0.0, 1.0, 0.5, 0.5)])
+    save_grid([[one, five]], tmp_path / "grid.png")
+    grid = np.asarray(Image.open(tmp_path / "grid.png").convert("RGB"))
+    cell = grid[PAD : PAD + 4, PAD : PAD + 4]
+    assert np.array_equal(cell[:, :, 0], cell[:, :, 1]) and np.array_equal(cell[:, :, 1], cell[:, :, 2])
+    assert cell[0, 0, 0] == 0 and cell[3, 3, 0] == 255
+    assert tuple(grid[PAD, 2 * PAD + 4]) == (0, 128, 255)  # bands 1-3 as RGB
