@@ -291,3 +291,17 @@ def test_sample_grids_show_one_channel_as_grey_and_many_as_their_first_three(tmp
     assert np.array_equal(cell[:, :, 0], cell[:, :, 1]) and np.array_equal(cell[:, :, 1], cell[:, :, 2])
     assert cell[0, 0, 0] == 0 and cell[3, 3, 0] == 255
     assert tuple(grid[PAD, 2 * PAD + 4]) == (0, 128, 255)  # bands 1-3 as RGB
+
+
+@pytest.mark.parametrize(("method", "output_nc"), [("discogan", 3), ("fastcut", 1)])
+def test_other_methods_train_on_one_channel(tmp_path, method, output_nc):
+    size = 64 if method == "discogan" else 32
+    a = grey_folder(tmp_path / "a", size=size)
+    b = colour_folder(tmp_path / "b", size=size) if output_nc == 3 else a
+    run = tmp_path / "run"
+    train(method, run, "--a", a, "--b", b, *tiny(method), "--input-nc", 1, "--output-nc", output_nc, "--steps", 2)
+    generator = model_config(run)["generator"]
+    assert (generator["in_channels"], generator["out_channels"]) == (1, output_nc)
+    if method == "discogan":  # the way back: colour to grey
+        generator = model_config(run, "b2a")["generator"]
+        assert (generator["in_channels"], generator["out_channels"]) == (3, 1)
