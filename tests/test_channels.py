@@ -12,7 +12,7 @@ import tifffile
 import torch
 from PIL import Image
 
-from tests.helpers import cli, one_line_error, tiny, train, write
+from tests.helpers import TINY_GENERATOR, cli, one_line_error, save_tiny_model, tiny, train, write
 from translate.data.datasets import PairedDataset, UnpairedDataset
 from translate.data.pixels import file_channels, fit_channels, grey, read_pixels
 from translate.data.transforms import train_transform
@@ -305,3 +305,13 @@ def test_other_methods_train_on_one_channel(tmp_path, method, output_nc):
     if method == "discogan":  # the way back: colour to grey
         generator = model_config(run, "b2a")["generator"]
         assert (generator["in_channels"], generator["out_channels"]) == (3, 1)
+
+
+def test_rgb_pixels_given_to_a_grey_model_are_its_grey(tmp_path):
+    """The server (and any caller of run_pixels) hands RGB over: a 1-channel model runs on its grey."""
+    generator = TINY_GENERATOR | {"in_channels": 1, "out_channels": 1}
+    model = Translator.load(save_tiny_model(tmp_path / "m", generator), device="cpu")
+    rgb = np.random.default_rng(4).integers(0, 256, (2, 8, 12, 3), dtype=np.uint8)
+    from_rgb = model.run_pixels(torch.from_numpy(rgb))
+    assert from_rgb.shape == (2, 8, 12, 1)
+    assert np.array_equal(from_rgb, model.run_pixels(torch.from_numpy(grey(rgb))))

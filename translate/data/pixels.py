@@ -100,24 +100,24 @@ def image_pixels(image: Image.Image, alpha: bool = True, channels: int = 3, name
 
 
 def grey(colour: np.ndarray) -> np.ndarray:
-    """HxWx3 RGB -> HxWx1 luma (ITU-R 601-2) in Pillow's fixed-point arithmetic: the same bytes as
-    `convert("L")` at 8 bits, at 16 bits the same formula; grey RGB (R = G = B) gives its level back."""
+    """...x3 RGB (HxWx3, NHWC) -> ...x1 luma (ITU-R 601-2) in Pillow's fixed-point arithmetic: the same bytes
+    as `convert("L")` at 8 bits, at 16 bits the same formula; grey RGB (R = G = B) gives its level back."""
     wide = colour.astype(np.uint64)
-    luma = (wide[:, :, 0] * 19595 + wide[:, :, 1] * 38470 + wide[:, :, 2] * 7471 + 0x8000) >> 16
-    return luma.astype(colour.dtype)[:, :, None]
+    luma = (wide[..., 0] * 19595 + wide[..., 1] * 38470 + wide[..., 2] * 7471 + 0x8000) >> 16
+    return luma.astype(colour.dtype)[..., None]
 
 
 def fit_channels(array: np.ndarray, channels: int, name: str) -> np.ndarray:
-    """HxWxC pixels -> the `channels` a model reads: as they are when C matches, colour to grey (3 -> 1)
-    and grey to colour (1 -> 3, replicated), since users expect those; any other count is a one-line
-    DataError (an RGB photo given to a 4-channel model)."""
-    have = array.shape[2]
+    """HxWxC (or NHWC) pixels -> the `channels` a model reads: as they are when C matches, colour to grey
+    (3 -> 1) and grey to colour (1 -> 3, replicated), since users expect those; any other count is a
+    one-line DataError (an RGB photo given to a 4-channel model)."""
+    have = array.shape[-1]
     if have == channels:
         return array
     if have == 3 and channels == 1:
         return grey(array)
     if have == 1 and channels == 3:
-        return np.repeat(array, 3, axis=2)
+        return np.repeat(array, 3, axis=-1)
     raise DataError(
         f"{name}: {have} channel(s), but the model takes {channels} (only colour to grey and grey to colour "
         "are converted)"

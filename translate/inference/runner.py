@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from translate.data.pixels import image_pixels, pixels_image, with_alpha
+from translate.data.pixels import fit_channels, image_pixels, pixels_image, with_alpha
 from translate.errors import ConfigError
 from translate.hardware import bf16_cpu_warning
 from translate.inference.pipeline import ConvertOptions, ConvertReport, convert
@@ -175,6 +175,8 @@ class Translator:
         if pixels.dtype not in _DEPTHS:
             raise TypeError(f"start_pixels expects uint8 or uint16 pixels, got {pixels.dtype}")
         depth, middle = _DEPTHS[pixels.dtype]
+        if pixels.shape[-1] != self.in_channels:  # RGB handed to a greyscale model (the server decodes RGB)
+            pixels = torch.from_numpy(fit_channels(pixels.cpu().numpy(), self.in_channels, "the images"))
         n, h, w, c = pixels.shape
         # NHWC on a GPU (cuDNN's fast layout), NCHW on a CPU; filled by one copy, then scaled in place
         # (6x faster on a CPU than float arithmetic on the permuted view).
