@@ -49,7 +49,7 @@ _PNG_DEFAULT_LEVEL = 6  # Pillow's default, so `png_compression=None` means the 
 class Pixels:
     """One decoded image: what the network sees, and the transparency it does not."""
 
-    colour: np.ndarray  # HxWx3, uint8 or uint16; transparent parts composited on white
+    colour: np.ndarray  # HxWxC (C as asked, 3 by default), uint8/16; with C 1 or 3, alpha composited on white
     alpha: np.ndarray | None = None  # HxW at the file's depth; None for images without one (or not asked for)
 
     @property
