@@ -37,12 +37,35 @@ ARCHITECTURE_OPTIONS = ("generator", "ngf", "ndf", "n_layers_d", "norm", "dropou
 ARCHITECTURE_OPTIONS += ("image_size", "scale", "width", "blocks")  # DiscoGAN and super-resolution
 ARCHITECTURE_OPTIONS += ("d_norm", "sr_skip")  # spectral norm changes D's keys; the SR skip what G's weights mean
 ARCHITECTURE_OPTIONS += ("antialias", "antialias_up", "nce_layers", "nce_mlp_width")  # CUT: G, D and heads' layout
+ARCHITECTURE_OPTIONS += ("input_nc", "output_nc")  # the first and last convs' channels
+MAX_CHANNELS = 16  # as nets.registry.BOUNDS allows a config.json
 MAX_SEED = 2**32 - 1  # numpy's seeding takes no more
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] | None = None, **extra: Any) -> Any:
     """A dataclass field that also describes its CLI option."""
     return field(default=default, metadata={"help": help, "choices": choices, **extra})
+
+
+def channels_option(side: str) -> Any:
+    """--input-nc / --output-nc: the channels of the images a model reads or writes (the reference code's
+    --input_nc / --output_nc), so that greyscale scans and multi-band images train without becoming RGB."""
+    return option(
+        3,
+        f"Channels of the {side} images (after --direction): 1 reads images as greyscale (colour ones are "
+        "converted), 3 as RGB (greyscale ones are replicated), any other count (4-band TIFFs...) takes images "
+        "with exactly that many.",
+    )
+
+
+def check_channels(config: Any, same: str = "") -> None:
+    """--input-nc / --output-nc within 1..MAX_CHANNELS; `same`: why this run needs them equal (empty: it does not)."""
+    for name in ("input_nc", "output_nc"):
+        value = getattr(config, name)
+        if isinstance(value, int) and not 1 <= value <= MAX_CHANNELS:
+            raise ConfigError(f"--{name.replace('_', '-')} {value} must be between 1 and {MAX_CHANNELS}")
+    if same and config.input_nc != config.output_nc:
+        raise ConfigError(f"--input-nc {config.input_nc} and --output-nc {config.output_nc} differ, but {same}")
 
 
 def init_option(default: str, paper: str) -> Any:
@@ -212,6 +235,8 @@ class ImageTranslationConfig(TrainConfig):
     panel = "Data and networks"
 
     size: int = option(256, "Crop size fed to the networks.")
+    input_nc: int = channels_option("input")
+    output_nc: int = channels_option("output")
     load_size: int = option(286, "Images are resized to this square size before random cropping.")
     flip: bool = option(True, "Random horizontal flips.")
     generator: str = option("resnet9", "Generator architecture.")  # its choices: translate.methods.setting_choices
@@ -247,6 +272,7 @@ class ImageTranslationConfig(TrainConfig):
                 raise ConfigError(f"--{name} must be at least 1")
         if self.n_layers_d < 0:
             raise ConfigError("--n-layers-d cannot be negative (0 is the 1x1 PixelGAN)")
+        check_channels(self)
 
     def trained_generator(self) -> tuple[str, int, str]:
         return self.generator, self.size, "--size"
@@ -280,6 +306,10 @@ class CycleGANConfig(UnpairedConfig):
         for name in ("lambda_cycle", "lambda_identity", "pool_size"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} cannot be negative")
+        if self.lambda_identity > 0:
+            check_channels(
+                self, "the identity loss feeds each domain to the other's generator (--lambda-identity 0 drops it)"
+            )
 
 
 def redefault(base: type, name: str, default: Any) -> Any:
@@ -348,6 +378,7 @@ class CUTConfig(UnpairedConfig):
                 f"CUT reads the ResNet generator's encoder: --generator resnet9 or resnet6, not {self.generator}"
             )
         parse_layers(self.nce_layers)
+        check_channels(self, "CUT reads the output's features through the generator's own encoder")
         for name in ("lambda_nce", "nce_t"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
@@ -405,16 +436,42 @@ class Pix2PixConfig(ImageTranslationConfig):
     gan_loss: str = redefault(ImageTranslationConfig, "gan_loss", "vanilla")
     init_type: str = init_option("orthogonal", "normal, gain 0.02")
 
+    colorization: bool = option(
+        False,
+        "Colorization: --data (or --a) is one folder of colour photos; the input is each photo's greyscale "
+        "(1 channel, so --input-nc becomes 1) and the target the photo itself (3 channels).",
+    )
+
+    def __post_init__(self) -> None:
+        if self.colorization and self.input_nc == 3:
+            self.input_nc = 1  # grey in: what --colorization means, without a second option to type
+
     def validate(self) -> None:
         super().validate()
         if self.lambda_l1 < 0:
             raise ConfigError("--lambda-l1 cannot be negative")
+        if self.colorization:
+            self.check_colorization()
+            return
         folders = self.a is not None or self.b is not None
         if self.data is not None and folders:
             raise ConfigError("give either --data (side-by-side A|B images) or --a and --b (two folders), not both")
         if self.data is None and (self.a is None or self.b is None):
             given = "--a without --b" if self.a is not None else "--b without --a" if folders else "no data"
             raise ConfigError(f"pix2pix needs --data DIR (side-by-side A|B) or both --a DIR and --b DIR; got {given}")
+
+    def check_colorization(self) -> None:
+        """One folder of colour photos, grey in and colour out."""
+        photos = [name for name in ("data", "a") if getattr(self, name) is not None]
+        if self.b is not None or len(photos) != 1:
+            raise ConfigError("--colorization takes one folder of colour photos: --data DIR (or --a DIR), no --b")
+        if self.input_nc != 1 or self.output_nc != 3:
+            raise ConfigError(
+                f"--colorization turns grey (1 channel) into colour (3): drop --input-nc {self.input_nc} "
+                f"and --output-nc {self.output_nc}"
+            )
+        if self.direction != "a2b":
+            raise ConfigError("--colorization translates grey to colour: drop --direction b2a")
 
 
 @dataclass(kw_only=True)
@@ -434,6 +491,8 @@ class DiscoGANConfig(TrainConfig):
     b: str | None = option(None, "Domain B: a folder, a built-in domain or a catalog name (bags...).", required=True)
     image_size: int = option(64, "Square size images are resized to (64 or 128); the networks take only this size.")
     width: int = option(64, "Network width (filters in the first layer).")
+    input_nc: int = channels_option("input")
+    output_nc: int = channels_option("output")
     flip: bool = option(False, "Random horizontal flips (the official code has none).")
     recon_loss: str = option("mse", "Reconstruction loss, on [0, 1] pixels as in the official code.", RECON_CHOICES)
     gan_curriculum: int = option(10000, "Steps that use --starting-rate before switching to --default-rate.")
@@ -461,6 +520,7 @@ class DiscoGANConfig(TrainConfig):
         for name in ("width", "update_interval"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        check_channels(self)
         for name in ("starting_rate", "default_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be between 0 and 1")

@@ -44,6 +44,7 @@ KNOWN_KEYS = frozenset(
     | {"translate_version", "pretrained", "source", "detected", "step", "metric", "metrics", "init_type", "init_gain"}
     | {"mapping"}  # how a foreign file's keys were matched (informational, `translate inspect`)
     | {"purpose", "tags", "architecture", "size_multiple", "hr", "skip", "sr_skip"}
+    | {"colorization"}  # pix2pix trained grey -> colour (the channels themselves are the generator's)
 )
 
 

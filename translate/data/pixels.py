@@ -37,6 +37,7 @@ from translate.data.images import (
     _upright,
     save_image,
 )
+from translate.data.tiff import extra_bands, read_bands, save_bands
 from translate.errors import DataError
 
 SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
@@ -48,7 +49,7 @@ _PNG_DEFAULT_LEVEL = 6  # Pillow's default, so `png_compression=None` means the 
 class Pixels:
     """One decoded image: what the network sees, and the transparency it does not."""
 
-    colour: np.ndarray  # HxWx3, uint8 or uint16; transparent parts composited on white
+    colour: np.ndarray  # HxWxC (C as asked, 3 by default), uint8/16; with C 1 or 3, alpha composited on white
     alpha: np.ndarray | None = None  # HxW at the file's depth; None for images without one (or not asked for)
 
     @property
@@ -56,26 +57,39 @@ class Pixels:
         return 16 if self.colour.dtype == np.uint16 else 8
 
 
-def read_pixels(path: str | os.PathLike, alpha: bool = True) -> Pixels:
+def read_pixels(path: str | os.PathLike, alpha: bool = True, channels: int = 3) -> Pixels:
     """Decode `path` at its own depth (8 or 16 bits), upright, with its alpha plane when `alpha` asks for it;
-    bad files raise the one-line DataError of `images.load_image`."""
+    bad files raise the one-line DataError of `images.load_image`.
+
+    `channels`: what the model reads (`fit_channels`). 3 gives RGB as always, 1 its greyscale (alpha kept
+    beside, as for RGB); any other count takes the file's own bands, alpha included as a band (an RGBA
+    PNG is 4 channels), and multi-band TIFFs through `tiff.read_bands`.
+    """
     name = os.fspath(path)
+    if extra_bands(name) is not None:
+        return Pixels(fit_channels(read_bands(name), channels, name))
     try:
         with _open(name) as opened:
             if _is_deep_colour(opened):
                 orientation = _orientation(opened)
-                return _read_with_opencv(name, orientation, alpha)
+                if channels not in (1, 3):
+                    return Pixels(fit_channels(_opencv_bands(name, orientation), channels, name))
+                return _fit_colour(_read_with_opencv(name, orientation, alpha), channels)
             opened.load()  # decode now, so truncated files fail here and not inside a worker
-            return image_pixels(_upright(opened), alpha)
+            return image_pixels(_upright(opened), alpha, channels, name)
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - as in images.load_image: decoders raise many types
         raise DataError(f"{name}: not a readable image ({_reason(exc)})") from None
 
 
-def image_pixels(image: Image.Image, alpha: bool = True) -> Pixels:
+def image_pixels(image: Image.Image, alpha: bool = True, channels: int = 3, name: str = "the image") -> Pixels:
     """A PIL image (any mode) -> Pixels: 16-bit greyscale (I;16) stays 16-bit, everything else is 8-bit RGB
-    as `images.image_to_pixels` gives it."""
+    as `images.image_to_pixels` gives it; `channels` as in `read_pixels`."""
+    if channels not in (1, 3):
+        return Pixels(fit_channels(_pillow_bands(image), channels, name))
+    if channels == 1:
+        return _fit_colour(image_pixels(image, alpha), 1)
     if image.mode in _SIXTEEN_BIT:
         grey = np.clip(np.asarray(image), 0, 65535).astype(np.uint16)  # mode I may hold 32-bit values
         return Pixels(np.repeat(grey[:, :, None], 3, axis=2))
@@ -83,6 +97,79 @@ def image_pixels(image: Image.Image, alpha: bool = True) -> Pixels:
     has_alpha = image.mode in _WITH_ALPHA or (image.mode == "P" and "transparency" in image.info)
     plane = np.asarray(image.convert("RGBA").getchannel("A")) if alpha and has_alpha else None
     return Pixels(colour, plane)
+
+
+def grey(colour: np.ndarray) -> np.ndarray:
+    """...x3 RGB (HxWx3, NHWC) -> ...x1 luma (ITU-R 601-2) in Pillow's fixed-point arithmetic: the same bytes
+    as `convert("L")` at 8 bits, at 16 bits the same formula; grey RGB (R = G = B) gives its level back."""
+    wide = colour.astype(np.uint64)
+    luma = (wide[..., 0] * 19595 + wide[..., 1] * 38470 + wide[..., 2] * 7471 + 0x8000) >> 16
+    return luma.astype(colour.dtype)[..., None]
+
+
+def fit_channels(array: np.ndarray, channels: int, name: str) -> np.ndarray:
+    """HxWxC (or NHWC) pixels -> the `channels` a model reads: as they are when C matches, colour to grey
+    (3 -> 1) and grey to colour (1 -> 3, replicated), since users expect those; any other count is a
+    one-line DataError (an RGB photo given to a 4-channel model)."""
+    have = array.shape[-1]
+    if have == channels:
+        return array
+    if have == 3 and channels == 1:
+        return grey(array)
+    if have == 1 and channels == 3:
+        return np.repeat(array, 3, axis=-1)
+    raise DataError(
+        f"{name}: {have} channel(s), but the model takes {channels} (only colour to grey and grey to colour "
+        "are converted)"
+    )
+
+
+def _fit_colour(pixels: Pixels, channels: int) -> Pixels:
+    """RGB Pixels (alpha beside) for a model of 1 or 3 channels."""
+    return pixels if channels == 3 else Pixels(grey(pixels.colour), pixels.alpha)
+
+
+def _pillow_bands(image: Image.Image) -> np.ndarray:
+    """A PIL image's own bands as HxWxC, alpha included as the last band (no compositing): grey 1, grey +
+    alpha 2, colour 3 (palette, CMYK... as RGB), colour + alpha 4; 16-bit greyscale stays 16-bit."""
+    if image.mode in _SIXTEEN_BIT:
+        return np.clip(np.asarray(image), 0, 65535).astype(np.uint16)[:, :, None]
+    if image.mode in ("1", "L", "F"):
+        return np.asarray(_to_rgb(image))[:, :, :1]
+    if image.mode in ("LA", "La"):
+        return np.asarray(image.convert("LA"))
+    if image.mode in _WITH_ALPHA or (image.mode == "P" and "transparency" in image.info):
+        return np.asarray(image.convert("RGBA"))
+    return np.asarray(_to_rgb(image))
+
+
+def file_channels(path: str | os.PathLike) -> tuple[int, bool]:
+    """(colour bands, has alpha) of a readable file, from its header: what `read_pixels` will find in it
+    (a multi-band TIFF: its bands, no alpha)."""
+    bands = extra_bands(path)
+    if bands is not None:
+        return bands, False
+    with _open(os.fspath(path)) as opened:
+        mode, transparent = opened.mode, "transparency" in opened.info
+    alpha = mode in _WITH_ALPHA or (mode == "P" and transparent)
+    grey_modes = ("1", "L", "F", "LA", "La", *_SIXTEEN_BIT)
+    return (1 if mode in grey_modes else 3), alpha
+
+
+def takes(found: tuple[int, bool], channels: int) -> bool:
+    """Whether a file of `file_channels` `found` can be read for a model of `channels`: a model of 1 or 3 takes
+    grey and colour (alpha composited), any other count exactly its number of bands, alpha included."""
+    bands, alpha = found
+    return bands in (1, 3) if channels in (1, 3) else bands + alpha == channels
+
+
+def pixels_image(array: np.ndarray) -> Image.Image:
+    """HxWxC uint8 results -> a PIL image: 1 channel "L", 2 "LA", 3 "RGB", 4 "RGBA"; PIL has no other."""
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 3 and array.shape[2] > 4:
+        raise DataError(f"{array.shape[2]}-channel results have no PIL image mode: write them as TIFF")
+    return Image.fromarray(array)
 
 
 def to_depth(array: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
@@ -129,6 +216,13 @@ def save_pixels(
     array: np.ndarray, path: str | os.PathLike, quality: int = 95, png_compression: int | str | None = None
 ) -> None:
     """`images.save_image` for uint8 pixels (RGB or RGBA), `save_sixteen_bit` for uint16 ones."""
+    if array.ndim == 3 and array.shape[2] == 2 and array.dtype == np.uint16:  # 16-bit grey + alpha
+        array = array[:, :, [0, 0, 0, 1]]  # as RGBA: OpenCV writes no 16-bit grey + alpha
+    if array.ndim == 3 and array.shape[2] > 4:
+        save_bands(array, path)  # no PNG, JPEG or WebP holds them: TIFF
+        return
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]  # greyscale ("L", or 16-bit grey)
     save = save_image if array.dtype == np.uint8 else save_sixteen_bit
     save(array, path, quality=quality, png_compression=png_compression)
 
@@ -177,15 +271,21 @@ def _orientation(image: Image.Image) -> int | None:
         return None
 
 
-def _read_with_opencv(name: str, orientation: int | None, alpha: bool) -> Pixels:
+def _opencv_bands(name: str, orientation: int | None) -> np.ndarray:
+    """A 16-bit PNG or TIFF's own bands, upright, HxWxC in RGB(A) order (OpenCV's is BGR(A))."""
     import cv2  # lazy: OpenCV for 16-bit files only (see the module doc)
 
     array = cv2.imdecode(np.fromfile(name, dtype=np.uint8), cv2.IMREAD_UNCHANGED)  # no EXIF rotation
     if array is None or array.dtype not in _MAX:
         raise DataError(f"{name}: not a readable image (its 16-bit pixels could not be decoded)")
     array = upright_array(array[:, :, None] if array.ndim == 2 else array, orientation)
+    return array[:, :, [2, 1, 0, 3][: array.shape[2]]] if array.shape[2] >= 3 else array
+
+
+def _read_with_opencv(name: str, orientation: int | None, alpha: bool) -> Pixels:
+    array = _opencv_bands(name, orientation)
     channels = array.shape[2]
-    colour = array[:, :, 2::-1] if channels >= 3 else np.repeat(array[:, :, :1], 3, axis=2)
+    colour = array[:, :, :3] if channels >= 3 else np.repeat(array[:, :, :1], 3, axis=2)
     plane = array[:, :, channels - 1] if channels in (2, 4) else None
     if plane is not None:
         colour = _on_white(colour, plane)

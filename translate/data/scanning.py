@@ -15,7 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from translate.data.folders import find_images
-from translate.data.images import image_size, load_image
+from translate.data.images import load_image
+from translate.data.pixels import file_channels, takes, to_depth
+from translate.data.pixels import read_pixels as decode_pixels
+from translate.data.tiff import extra_bands, header_size, is_tiff
 from translate.errors import DataError
 
 Paths = Sequence[str | os.PathLike] | str | os.PathLike
@@ -81,14 +84,38 @@ def _header_sizes(paths: Sequence[Path]) -> tuple[dict[Path, tuple[int, int]], d
     sizes, problems = {}, {}
     for path in paths:
         try:
-            sizes[path] = image_size(path)
+            sizes[path] = header_size(path)
         except DataError as exc:
             problems[path] = str(exc)
     return sizes, problems
 
 
-def read_pixels(path: Path) -> np.ndarray:
-    return np.asarray(load_image(path))
+def read_pixels(path: Path, channels: int = 3) -> np.ndarray:
+    """HxWxC uint8 pixels for training: RGB as `load_image` gives it, or `channels` as `pixels.read_pixels`
+    gives them (16-bit files scaled to 8 bits as `load_image` scales 16-bit greyscale)."""
+    if channels == 3 and extra_bands(path) is None:
+        return np.asarray(load_image(path))
+    return to_depth(decode_pixels(path, alpha=False, channels=channels).colour, np.uint8)
+
+
+def check_channels(paths: Sequence[Path], channels: int, what: str, option: str) -> None:
+    """Refuse, in one line before training starts, files a model of `channels` cannot read (an RGB photo for a
+    4-channel model). Headers only, and only where a file can be wrong: RGB runs check just their TIFFs."""
+    if channels == 3:
+        paths = [path for path in paths if is_tiff(path)]
+    wrong = []
+    for path in paths:
+        try:
+            found = file_channels(path)
+        except DataError:
+            continue  # unreadable files are the scan's to report
+        if not takes(found, channels):
+            wrong.append(f"{path} ({found[0] + found[1]} channels)")
+    if wrong:
+        raise DataError(
+            f"{count(wrong, 'image')} of the {what} cannot be read with {channels} channel(s) ({option} "
+            f"{channels}; only colour to grey and grey to colour are converted): {some_of(wrong)}"
+        )
 
 
 def count(items: list[str], noun: str) -> str:

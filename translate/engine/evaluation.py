@@ -46,6 +46,7 @@ from translate.evaluation import features
 from translate.evaluation.features import image_features
 from translate.evaluation.paired import evaluate_paired
 from translate.evaluation.sr import evaluate_sr
+from translate.evaluation.unpaired import check_fid_channels
 from translate.inference.serial import serial_convert
 from translate.metrics.distribution import fid_kid
 from translate.model_folder import save_model
@@ -207,6 +208,7 @@ def build_scorer(config: TrainConfig, device: str) -> Scorer | None:
     a = Path(config.eval_a).expanduser()
     if isinstance(config, Pix2PixConfig) or pairs_by_name(a, b):
         return PairedScorer(a, b)
+    check_fid_channels(getattr(config, "input_nc", 3), getattr(config, "output_nc", 3))
     return UnpairedScorer(a, b, device)
 
 

@@ -31,6 +31,8 @@ def _to_uint8_hwc(t: Tensor, size: tuple[int, int]) -> np.ndarray:
         t = t[0]
     if t.dim() != 3:
         raise ValueError(f"expected a CHW or 1xCHW image tensor, got shape {tuple(t.shape)}")
+    if t.shape[0] not in (1, 3):  # 2 bands (grey + alpha): the first as grey; 4 or more: the first three as RGB
+        t = t[:1] if t.shape[0] == 2 else t[:3]
     if t.shape[0] == 1:
         t = t.expand(3, -1, -1)
     if tuple(t.shape[1:]) != size:

@@ -8,6 +8,7 @@ taken as the answer, is scored too, because "change nothing" is the baseline a m
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +18,10 @@ from rich.progress import track
 
 from translate.data.datasets import PairedDataset
 from translate.data.domains import resolve_domain
-from translate.data.images import tensor_to_image
-from translate.errors import ConfigError
+from translate.data.pixels import fit_channels
+from translate.errors import ConfigError, DataError
 from translate.evaluation.report import Evaluation
-from translate.inference.runner import Translator
+from translate.inference.runner import Translator, quantize
 from translate.metrics.quality import psnr, ssim
 
 
@@ -60,9 +61,19 @@ class PairedEvaluation(Evaluation):
 
 
 def score(output: np.ndarray, target: np.ndarray) -> tuple[float, float, float]:
-    """(L1, PSNR-RGB, SSIM-Y) of an HxWx3 uint8 image against its target."""
+    """(L1, PSNR-RGB, SSIM-Y) of an HxWx3 uint8 image against its target; for other channel counts PSNR and
+    SSIM over all channels."""
     l1 = float(np.mean(np.abs(output.astype(np.float64) - target.astype(np.float64))) / 255.0)
     return l1, psnr(output, target, y_channel=False), ssim(output, target)
+
+
+def input_score(source: np.ndarray, target: np.ndarray) -> tuple[float, float, float]:
+    """`score` of the input taken as the answer; a grey input against a colour target is replicated to
+    RGB (colorization's baseline), other channel counts that differ have no such baseline (NaN)."""
+    try:
+        return score(fit_channels(source, target.shape[2], "the input"), target)
+    except DataError:
+        return math.nan, math.nan, math.nan
 
 
 def evaluate_paired(
@@ -85,16 +96,20 @@ def evaluate_paired(
     if translator.is_upscaler:
         raise ConfigError(f"--model {model} is a super-resolution model: score it with `translate evaluate sr`")
     way = translator.spec.get("direction") or direction or "a2b"
-    if data is not None:
-        pairs, source = PairedDataset.from_side_by_side(resolve_domain(data), direction=way), data
+    channels = (translator.in_channels, translator.out_channels)
+    if data is not None and translator.spec.get("colorization"):  # colour photos: their grey in, themselves out
+        pairs, source = PairedDataset.from_photos(resolve_domain(data), channels=channels), data
+    elif data is not None:
+        pairs, source = PairedDataset.from_side_by_side(resolve_domain(data), direction=way, channels=channels), data
     else:
-        pairs, source = PairedDataset.from_folders(resolve_domain(a), resolve_domain(b), direction=way), f"{a} | {b}"
+        folders = resolve_domain(a), resolve_domain(b)
+        pairs, source = PairedDataset.from_folders(*folders, direction=way, channels=channels), f"{a} | {b}"
     torch.manual_seed(0)  # a model converted with dropout on (pix2pix as published) scores the same each time
     scores = []
     for index in track(range(len(pairs)), description="evaluate", transient=True):
         item = pairs[index]
-        source_image, target = (np.asarray(tensor_to_image(item[key])) for key in ("a", "b"))
+        source_image, target = (quantize(item[key][None])[0].numpy() for key in ("a", "b"))
         output = translator.run_batch(item["a"][None])[0]
         name = Path(item["a_path"]).name
-        scores.append(PairScores(name, *score(output, target), *score(source_image, target)))
+        scores.append(PairScores(name, *score(output, target), *input_score(source_image, target)))
     return PairedEvaluation(scores, str(model), source, way)

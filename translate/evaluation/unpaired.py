@@ -15,11 +15,11 @@ from pathlib import Path
 
 from translate.data.domains import resolve_domain
 from translate.data.folders import find_images
-from translate.errors import DataError
+from translate.errors import ConfigError, DataError
 from translate.evaluation import features
 from translate.evaluation.features import FeatureExtractor, image_features
 from translate.evaluation.report import Evaluation
-from translate.inference.runner import convert_folder
+from translate.inference.runner import Translator
 from translate.metrics import distribution
 
 
@@ -73,6 +73,17 @@ class UnpairedEvaluation(Evaluation):
         )
 
 
+def check_fid_channels(in_channels: int, out_channels: int) -> None:
+    """FID/KID's Inception sees RGB: greyscale images are replicated to it (as the usual tools do), other
+    channel counts have no meaning there and are refused."""
+    for side, channels in (("input", in_channels), ("output", out_channels)):
+        if channels not in (1, 3):
+            raise ConfigError(
+                f"FID/KID compare RGB (or greyscale) images; this model's {side} has {channels} channels: "
+                "score it on pairs (L1, PSNR, SSIM over its channels) instead"
+            )
+
+
 def evaluate_unpaired(
     model: Path,
     input_dir: str | os.PathLike,
@@ -94,11 +105,11 @@ def evaluate_unpaired(
         extractor = features.InceptionFeatures(inception_weights, device=device)
     inputs_root, targets_root = resolve_domain(str(input_dir)), resolve_domain(str(target_dir))
     targets = find_images(targets_root)
+    translator = Translator.load(Path(model), direction=direction, device=device)
+    check_fid_channels(translator.in_channels, translator.out_channels)
     with tempfile.TemporaryDirectory(prefix="translate-unpaired-") as tmp:
-        # scored as the network made them: 8-bit RGB, no alpha re-attached
-        report = convert_folder(
-            Path(model), inputs_root, Path(tmp), direction=direction, device=device, bit_depth="8", alpha="drop"
-        )
+        # scored as the network made them: 8-bit, no alpha re-attached
+        report = translator.convert_folder(inputs_root, Path(tmp), bit_depth="8", alpha="drop")
         failed = {Path(f).resolve() for f in report.failed}
         inputs = [p for p in find_images(inputs_root) if p.resolve() not in failed]
         outputs = find_images(tmp) if report.converted else []

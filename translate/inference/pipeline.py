@@ -34,8 +34,9 @@ from torch.utils.data import DataLoader
 from translate.atomic import write_text
 from translate.data.domains import resolve_domain
 from translate.data.folders import find_images, safe_output_path
-from translate.data.images import PNG_FAST, image_size
+from translate.data.images import PNG_FAST
 from translate.data.pixels import Pixels, read_pixels, resize_pixels, save_pixels, with_alpha
+from translate.data.tiff import header_size
 from translate.errors import ConfigError, DataError
 from translate.inference.cpu_trial import CpuTrial
 from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling
@@ -96,6 +97,14 @@ class ConvertOptions:
         if self.alpha not in ALPHA_CHOICES:
             raise ConfigError(f"--alpha {self.alpha!r}: choose keep or drop")
         check_tiling(self.tile, self.tile_overlap)
+
+    def check_channels(self, channels: int) -> None:
+        """Refuse a --format that cannot hold a model's results of `channels`: 4 (RGBA) not in JPEG, more
+        than 4 only in TIFF (written with tifffile)."""
+        if channels > 4 and self.format != "tif":
+            raise ConfigError(f"the model writes {channels} channels, which only TIFF holds: add --format tif")
+        if channels == 4 and self.format == "jpg":
+            raise ConfigError("the model writes 4 channels (RGBA), which JPEG cannot hold: use --format png or tif")
 
     @property
     def suffix(self) -> str:
@@ -231,10 +240,16 @@ class BatchDecoder:
     """Map-style dataset for the DataLoader workers: batch b -> its images decoded (and resized), or why not."""
 
     def __init__(
-        self, jobs: list[Job], sizes: list[tuple[int, int] | None], batches: list[list[int]], alpha: bool = False
+        self,
+        jobs: list[Job],
+        sizes: list[tuple[int, int] | None],
+        batches: list[list[int]],
+        alpha: bool = False,
+        channels: int = 3,
     ) -> None:
         self.jobs, self.sizes, self.batches = jobs, sizes, batches
         self.alpha = alpha  # read the inputs' alpha planes (for results that keep them)
+        self.channels = channels  # the model's input channels (data.pixels.fit_channels)
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -262,7 +277,7 @@ class BatchDecoder:
     def _decode(self, index: int) -> Pixels:
         """The image at its own depth, resized to its working size; its alpha plane stays at the input's
         size (the writer resizes it to the result's)."""
-        decoded = read_pixels(self.jobs[index].source, alpha=self.alpha)
+        decoded = read_pixels(self.jobs[index].source, alpha=self.alpha, channels=self.channels)
         wanted, (height, width) = self.sizes[index], decoded.colour.shape[:2]
         if wanted is not None and (width, height) != wanted:
             return Pixels(resize_pixels(decoded.colour, wanted), decoded.alpha)
@@ -402,6 +417,7 @@ def convert(translator: Translator, input_dir: Path, output_dir: Path, options: 
     state = process_state()
     input_dir = resolve_domain(str(input_dir))
     check_folders(input_dir, Path(output_dir))
+    options.check_channels(translator.out_channels)
     translator.tile, translator.tile_overlap = options.tile, options.tile_overlap
     if state.num_processes > 1:
         translator.net.to(state.device)
@@ -433,7 +449,7 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
     originals: list[tuple[int, int] | None] = []
     for job in jobs:
         try:
-            originals.append(image_size(job.source))
+            originals.append(header_size(job.source))
         except DataError as exc:
             originals.append(None)
             report.failures.append((str(job.source), _reason(exc, job.source)))
@@ -441,7 +457,8 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
     # Results go back to their input's size after a --size resize (not for SR, whose point is a larger size).
     restore = options.size is not None and options.keep_size and translator.scale == 1
     workers = _auto_workers(len(jobs), options.batch_size) if options.workers is None else options.workers
-    decoder = BatchDecoder(jobs, sizes, group_batches(sizes, options.batch_size), alpha=options.keeps_alpha)
+    batches = group_batches(sizes, options.batch_size)
+    decoder = BatchDecoder(jobs, sizes, batches, alpha=options.keeps_alpha, channels=translator.in_channels)
     loader = _decoded_batches(decoder, workers, pin=translator.device.type == "cuda")
     writer = Writer(options.writers or _auto_writers(workers), options)
     trial = CpuTrial() if translator.device.type == "cpu" else None

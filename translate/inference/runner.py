@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from translate.data.pixels import image_pixels, with_alpha
+from translate.data.pixels import fit_channels, image_pixels, pixels_image, with_alpha
 from translate.errors import ConfigError
 from translate.hardware import bf16_cpu_warning
 from translate.inference.pipeline import ConvertOptions, ConvertReport, convert
@@ -123,6 +123,16 @@ class Translator:
     def scale(self) -> int:
         return int(self.spec.get("scale", 1)) if self.is_upscaler else 1
 
+    @property
+    def in_channels(self) -> int:
+        """Channels the model reads: images are decoded to them (`data.pixels.fit_channels`)."""
+        return int(self.spec["generator"].get("in_channels", 3))
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of its results: 1 is written as greyscale, 4 as RGBA, more as TIFF bands."""
+        return int(self.spec["generator"].get("out_channels", 3))
+
     def __repr__(self) -> str:
         what = self.spec.get("pretrained") or self.spec.get("source") or self.spec.get("method")
         return f"Translator({what}, {self.spec['generator'].get('name')}, {self.device}, {self.precision})"
@@ -165,6 +175,8 @@ class Translator:
         if pixels.dtype not in _DEPTHS:
             raise TypeError(f"start_pixels expects uint8 or uint16 pixels, got {pixels.dtype}")
         depth, middle = _DEPTHS[pixels.dtype]
+        if pixels.shape[-1] != self.in_channels:  # RGB handed to a greyscale model (the server decodes RGB)
+            pixels = torch.from_numpy(fit_channels(pixels.cpu().numpy(), self.in_channels, "the images"))
         n, h, w, c = pixels.shape
         # NHWC on a GPU (cuDNN's fast layout), NCHW on a CPU; filled by one copy, then scaled in place
         # (6x faster on a CPU than float arithmetic on the permuted view).
@@ -177,9 +189,12 @@ class Translator:
     def __call__(self, images: Image.Image | list[Image.Image]) -> Image.Image | list[Image.Image]:
         """Translate one PIL image or a list (any modes and sizes). Results are 8-bit RGB, or RGBA with the
         input's own alpha (resized with the image by an upscaler); a 16-bit greyscale image (I;16) reaches
-        the network at full precision, but PIL has no 16-bit colour mode to return it in."""
+        the network at full precision, but PIL has no 16-bit colour mode to return it in. Models of other
+        channel counts read images as `data.pixels.fit_channels` says and return "L" (1 channel, "LA" with
+        alpha) or "RGBA" (4) images."""
         single = isinstance(images, Image.Image)
-        decoded = [image_pixels(image) for image in ([images] if single else list(images))]
+        channels = self.in_channels
+        decoded = [image_pixels(image, channels=channels) for image in ([images] if single else list(images))]
         results: list[Image.Image | None] = [None] * len(decoded)
         by_shape: dict[tuple[tuple[int, ...], str], list[int]] = {}
         for i, item in enumerate(decoded):
@@ -188,7 +203,7 @@ class Translator:
             arrays = self.run_pixels(torch.from_numpy(np.stack([decoded[i].colour for i in indices])), bits=8)
             for i, array in zip(indices, arrays, strict=True):
                 alpha = decoded[i].alpha
-                results[i] = Image.fromarray(array if alpha is None else with_alpha(array, alpha))
+                results[i] = pixels_image(array if alpha is None else with_alpha(array, alpha))
         return results[0] if single else results  # type: ignore[return-value]
 
     def convert_folder(self, input_dir: str | Path, output_dir: str | Path, **options: Any) -> ConvertReport:

@@ -43,11 +43,12 @@ def serial_convert(
     options = ConvertOptions(format=suffix.lstrip("."), bit_depth=bit_depth, alpha=alpha)
     options.validate()
     translator = Translator.load(model, direction=direction, device=device)
+    options.check_channels(translator.out_channels)
     translator.tile, translator.tile_overlap = tile, tile_overlap
     written = 0
     for path in find_images(input_dir):
         try:
-            decoded = read_pixels(path, alpha=options.keeps_alpha)
+            decoded = read_pixels(path, alpha=options.keeps_alpha, channels=translator.in_channels)
         except DataError:
             continue
         target = (output_dir / path.relative_to(input_dir)).with_suffix(suffix)

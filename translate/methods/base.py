@@ -35,12 +35,17 @@ def generator_spec(config: ImageTranslationConfig, dropout: bool = False) -> dic
     """Everything `build_generator` needs; stored in exported models so they rebuild themselves."""
     return {
         "name": config.generator,
-        "in_channels": 3,
-        "out_channels": 3,
+        "in_channels": config.input_nc,
+        "out_channels": config.output_nc,
         "ngf": config.ngf,
         "norm": config.norm,
         "dropout": dropout,
     }
+
+
+def reversed_channels(spec: dict[str, Any]) -> dict[str, Any]:
+    """A generator spec for the way back (B to A): the same network with input and output channels swapped."""
+    return spec | {"in_channels": spec["out_channels"], "out_channels": spec["in_channels"]}
 
 
 def adam(params: Iterable[nn.Parameter], config: TrainConfig, **options: Any) -> torch.optim.Adam:

@@ -63,7 +63,7 @@ class CUT(Method):
     def __init__(self, config: CUTConfig, accelerator: Accelerator) -> None:
         super().__init__(config, accelerator)
         self.g = build_generator(**cut_generator_spec(config), **init_options(config))
-        self.d = patch_discriminator(config, in_channels=3, antialias=config.antialias)
+        self.d = patch_discriminator(config, in_channels=config.output_nc, antialias=config.antialias)
         self.layers = parse_layers(config.nce_layers)
         depth = len(self.g.model)
         if self.layers[-1] >= depth:

@@ -29,6 +29,7 @@ from translate.methods.base import (
     init_options,
     patch_discriminator,
     per_image_norm,
+    reversed_channels,
     set_requires_grad,
 )
 from translate.methods.image_pool import ImagePool
@@ -45,9 +46,9 @@ class CycleGAN(Method):
         super().__init__(config, accelerator)
         spec = generator_spec(config) | init_options(config)
         self.g_ab = build_generator(**spec)
-        self.g_ba = build_generator(**spec)
-        self.d_a = patch_discriminator(config, in_channels=3)
-        self.d_b = patch_discriminator(config, in_channels=3)
+        self.g_ba = build_generator(**reversed_channels(spec))
+        self.d_a = patch_discriminator(config, in_channels=config.input_nc)
+        self.d_b = patch_discriminator(config, in_channels=config.output_nc)
         self.gan_loss = GANLoss(config.gan_loss)
         seed = config.seed + 1000 * accelerator.process_index
         self.pool_a = ImagePool(config.pool_size, seed=seed)

@@ -34,7 +34,15 @@ from torch.utils.data import Dataset
 from translate.config import DiscoGANConfig
 from translate.data.transforms import train_transform
 from translate.losses import GANLoss
-from translate.methods.base import Losses, Method, SampleGrid, adam, init_options, set_requires_grad
+from translate.methods.base import (
+    Losses,
+    Method,
+    SampleGrid,
+    adam,
+    init_options,
+    reversed_channels,
+    set_requires_grad,
+)
 from translate.methods.unpaired import CYCLE_TRANSLATIONS, cycle_grid, direction_exports, unpaired_dataset
 from translate.nets.builders import build_generator
 from translate.nets.discogan import DiscoDiscriminator
@@ -45,8 +53,8 @@ def generator_spec(config: DiscoGANConfig) -> dict[str, Any]:
     """Everything `build_generator` needs; stored in exported models so they rebuild themselves."""
     return {
         "name": "discogan",
-        "in_channels": 3,
-        "out_channels": 3,
+        "in_channels": config.input_nc,
+        "out_channels": config.output_nc,
         "width": config.width,
         "image_size": config.image_size,
         "extra_layers": False,
@@ -71,16 +79,20 @@ class DiscoGAN(Method):
         super().__init__(config, accelerator)
         spec = generator_spec(config) | init_options(config)
         self.g_ab = build_generator(**spec)
-        self.g_ba = build_generator(**spec)
-        self.d_a = initialize(DiscoDiscriminator(3, config.width, config.image_size), **init_options(config))
-        self.d_b = initialize(DiscoDiscriminator(3, config.width, config.image_size), **init_options(config))
+        self.g_ba = build_generator(**reversed_channels(spec))
+        self.d_a = initialize(
+            DiscoDiscriminator(config.input_nc, config.width, config.image_size), **init_options(config)
+        )
+        self.d_b = initialize(
+            DiscoDiscriminator(config.output_nc, config.width, config.image_size), **init_options(config)
+        )
         self.gan_loss = GANLoss("vanilla")
 
     def build_dataset(self) -> Dataset:
         c = self.config
         # Resize to image_size and no crop (a crop of the full size), as the official code.
         transform = train_transform(c.image_size, c.image_size, flip=c.flip)
-        return unpaired_dataset(c.a, c.b, transform, c.seed)
+        return unpaired_dataset(c.a, c.b, transform, c.seed, (c.input_nc, c.output_nc))
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config

@@ -54,18 +54,21 @@ class Pix2Pix(Method):
     def __init__(self, config: Pix2PixConfig, accelerator) -> None:
         super().__init__(config, accelerator)
         self.g = build_generator(**generator_spec(config, dropout=config.dropout), **init_options(config))
-        # Conditional: D sees cat(input, output), so 3 + 3 channels.
-        self.d = patch_discriminator(config, in_channels=6)
+        # Conditional: D sees cat(input, output), so input_nc + output_nc channels (3 + 3 for RGB).
+        self.d = patch_discriminator(config, in_channels=config.input_nc + config.output_nc)
         self.gan_loss = GANLoss(config.gan_loss)
         self.batch_d = config.batch_passes and per_image_norm(config.d_norm or config.norm)  # real and fake at once
 
     def build_dataset(self) -> Dataset:
         c = self.config
         transform = train_transform(c.size, c.load_size, flip=c.flip, paired=True)
+        channels = (c.input_nc, c.output_nc)
+        if c.colorization:  # one folder of colour photos: grey in, colour out
+            return PairedDataset.from_photos(resolve_domain(c.data or c.a), transform, c.seed, channels)
         if c.data is not None:
-            return PairedDataset.from_side_by_side(resolve_domain(c.data), transform, c.direction, c.seed)
+            return PairedDataset.from_side_by_side(resolve_domain(c.data), transform, c.direction, c.seed, channels)
         root_a, root_b = resolve_domain(c.a), resolve_domain(c.b)
-        return PairedDataset.from_folders(root_a, root_b, transform, c.direction, c.seed)
+        return PairedDataset.from_folders(root_a, root_b, transform, c.direction, c.seed, channels)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g": adam(self.g.parameters(), self.config), "d": adam(self.d.parameters(), self.config)}
@@ -116,6 +119,7 @@ class Pix2Pix(Method):
             "size": c.size,
             "direction": c.direction,
             "eval_mode": c.eval_mode,
+            "colorization": c.colorization,
             "data": c.data,
             "a": c.a,
             "b": c.b,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image
 
 from translate.data.images import PNG_FAST, decode_image, encoder_options, image_to_pixels
+from translate.data.pixels import pixels_image
 
 # Response formats: name -> (media type, Pillow format). `jpg` is accepted as a name for jpeg.
 FORMATS = {"png": ("image/png", "PNG"), "jpeg": ("image/jpeg", "JPEG"), "webp": ("image/webp", "WEBP")}
@@ -33,7 +33,7 @@ def encode(pixels: np.ndarray, format: str, quality: int = 95) -> bytes:
     strategy: lossless, so its pixels equal convert's output)."""
     _, pil_format = FORMATS[format]
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format=pil_format, **encoder_options(format, quality, PNG_FAST))
+    pixels_image(pixels).save(buffer, format=pil_format, **encoder_options(format, quality, PNG_FAST))
     return buffer.getvalue()
 
 
