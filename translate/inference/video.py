@@ -63,7 +63,8 @@ def encodable_size(size: tuple[int, int], pix_fmt: str) -> tuple[int, int]:
     encoders refuse odd sizes, so results get one repeated edge column or row."""
     fmt = av.VideoFormat(pix_fmt)
     width, height = size
-    return width + width % fmt.chroma_width(2) % 2, height + height % fmt.chroma_height(2) % 2
+    halved_w, halved_h = fmt.chroma_width(2) < 2, fmt.chroma_height(2) < 2
+    return width + (width % 2 if halved_w else 0), height + (height % 2 if halved_h else 0)
 
 
 @dataclass
