@@ -284,6 +284,9 @@ def _transcode(
                 else:
                     writer.add_audio(item)
             writer.finish()
+            if done != total:  # the header's estimate was off: end the progress at the true count
+                progress.total = done
+                progress.update(done)
         container.close()  # writes the trailer
     except av.FFmpegError as exc:
         raise DataError(f"{reader.source}: cannot convert it ({_why(exc)})") from None
