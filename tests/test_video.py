@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import cli, one_line_error, random_rgb, save_tiny_model, write, write_video
+from tests.helpers import cli, launch, one_line_error, random_rgb, save_tiny_model, write, write_video
 from translate.inference.runner import Translator
 
 SR_NET = {"name": "srresnet", "scale": 2, "width": 4, "n_blocks": 1}
@@ -170,6 +170,8 @@ def test_bad_video_options_are_one_line_errors(model, clip, tmp_path):
     one_line_error(cli(*base, "--output", tmp_path / "o", "--crf", "64"), "--crf 64")
     one_line_error(cli(*base, "--output", tmp_path / "o" / "x.webm"), "'webm' format does not support 'libx264'")
     one_line_error(cli(*base, "--output", source), "never overwritten")
+    (tmp_path / "a_file").write_text("")
+    one_line_error(cli(*base, "--output", tmp_path / "a_file"), "cannot write", "a_file")
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
@@ -204,3 +206,18 @@ def test_frames_without_timestamps_are_placed_at_the_nominal_rate(model, tmp_pat
         assert stamps == [0, 100, 200]
     finally:
         reader.close()
+
+
+@pytest.mark.slow
+def test_two_processes_share_the_videos(model, tmp_path):
+    """Under `accelerate launch` each process converts its share of the videos; one summary, one failures.json."""
+    for i in range(3):
+        write_video(tmp_path / "in" / f"v{i}.mkv", [random_rgb(16, 16, i)] * 4)
+    write(tmp_path / "in" / "a.png", random_rgb(16, 16, 9))
+    (tmp_path / "in" / "bad.mp4").write_bytes(b"nothing" * 100)
+    result = launch(2, "convert", "--model", model, "--input", tmp_path / "in", "--output", tmp_path / "out")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Converted 1 image(s)" in result.stdout and "Converted 3 video(s) (12 frames" in result.stdout
+    assert all(len(frames_of(tmp_path / "out" / f"v{i}.mkv")[0]) == 4 for i in range(3))
+    failures = json.loads((tmp_path / "out" / "failures.json").read_text())
+    assert [f["path"] for f in failures] == [str(tmp_path / "in" / "bad.mp4")]

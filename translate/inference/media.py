@@ -85,6 +85,8 @@ def _convert_one(
     if target.resolve() == source.resolve():
         raise ConfigError(f"--output {output} would overwrite the input {source} (inputs are never overwritten)")
     report = ConvertReport(target.parent)
+    if not process_state().is_main_process:  # under `accelerate launch`: one video is one process's work
+        return report
     if target.exists() and not options.overwrite:
         report.skipped = 1
         return report

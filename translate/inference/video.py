@@ -27,7 +27,7 @@ import torch
 
 from translate.atomic import atomic_path
 from translate.data.pixels import resize_pixels
-from translate.errors import ConfigError, DataError
+from translate.errors import ConfigError, DataError, WriteError
 from translate.inference.pipeline import ConvertOptions, working_size
 from translate.progress import TrainingProgress
 
@@ -244,14 +244,18 @@ def convert_video(
     translator: Translator, source: Path, target: Path, options: ConvertOptions, video: VideoOptions, show: bool
 ) -> int:
     """Convert the video `source` into `target` (its container from the suffix); returns the frame count.
-    DataError (naming `source`) when it cannot be read or written."""
+    DataError (naming `source`) when it cannot be read or encoded; WriteError when `target` cannot be
+    written at all (that stops a folder's run, as a failing image write does)."""
     with contextlib.closing(FrameReader(source, options.batch_size, options.size)) as reader:
         # Results go back to the input's size after a --size resize, except for SR (a larger size is its point).
         restore = options.size is not None and options.keep_size and translator.scale == 1
         scale = 1 if restore else translator.scale
         size = reader.size if restore else (reader.working[0] * scale, reader.working[1] * scale)
-        with atomic_path(target) as tmp:
-            return _transcode(translator, reader, tmp, video, size, restore, show)
+        try:
+            with atomic_path(target) as tmp:
+                return _transcode(translator, reader, tmp, video, size, restore, show)
+        except OSError as exc:  # the folder or the rename, not FFmpeg (those are DataErrors by now)
+            raise WriteError(f"cannot write {target}: {exc.strerror or exc} (conversion stopped)") from None
 
 
 def _transcode(
