@@ -14,6 +14,7 @@ from PIL import Image
 
 from tests.helpers import cli, launch, one_line_error, random_rgb, save_tiny_model, write, write_video
 from translate.inference.runner import Translator
+from translate.inference.video import FrameReader
 
 SR_NET = {"name": "srresnet", "scale": 2, "width": 4, "n_blocks": 1}
 PTS_MS = [0, 100, 200, 350, 400, 600, 700, 850]  # variable frame rate: gaps of 100, 150 and 50 ms
@@ -196,14 +197,14 @@ def test_a_failure_midway_leaves_no_file_under_the_final_name(model, clip, tmp_p
     assert source.is_file()
 
 
-def test_frames_without_timestamps_are_placed_at_the_nominal_rate(model, tmp_path, monkeypatch):
-    from translate.inference import video
-
-    reader = video.FrameReader(write_video(tmp_path / "v.mkv", [random_rgb(8, 8)] * 3, [0, 50, 300]), 2, None)
+def test_frame_timestamps_without_or_repeated(tmp_path):
+    reader = FrameReader(write_video(tmp_path / "v.mkv", [random_rgb(8, 8)] * 3, [0, 50, 300]), 2, None)
     try:
         assert reader.rate == 10 and reader.time_base == Fraction(1, 1000)
         stamps = [reader._pts(type("Frame", (), {"pts": None})()) for _ in range(3)]
         assert stamps == [0, 100, 200]
+        repeated = [reader._pts(type("Frame", (), {"pts": pts})()) for pts in (400, 400, 400, 700)]
+        assert repeated == [400, 401, 402, 700]  # strictly increasing, as encoders require
     finally:
         reader.close()
 

@@ -98,6 +98,7 @@ class FrameReader:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="translate-video-decoder", daemon=True)
         self._decoded = 0
+        self._last: int | None = None  # the previous frame's timestamp
 
     def frame_estimate(self) -> int:
         """Frames to expect, for the progress bar: the header's count, else duration x rate."""
@@ -145,9 +146,9 @@ class FrameReader:
                 for frame in packet.decode():
                     pixels.append(self._pixels(frame))
                     pts.append(self._pts(frame))
-                    if len(pixels) == self.batch_size and not self._hand_over(pixels, pts):
-                        return
                     if len(pixels) == self.batch_size:
+                        if not self._hand_over(pixels, pts):
+                            return
                         pixels, pts = [], []
             if pixels and not self._hand_over(pixels, pts):
                 return
@@ -172,12 +173,15 @@ class FrameReader:
         return pixels if self.working == self.size else resize_pixels(pixels, self.working)
 
     def _pts(self, frame: av.VideoFrame) -> int:
-        """The frame's timestamp; frames without one (some AVI) get their place at the nominal rate."""
+        """The frame's timestamp; frames without one (some AVI) get their place at the nominal rate. Encoders
+        refuse a timestamp that does not increase, so a repeated one moves one tick on."""
         self._decoded += 1
         if frame.pts is not None:
-            return frame.pts
-        rate = self.rate or Fraction(25)
-        return round((self._decoded - 1) / rate / self.time_base)
+            stamp = frame.pts
+        else:
+            stamp = round((self._decoded - 1) / (self.rate or Fraction(25)) / self.time_base)
+        self._last = stamp if self._last is None or stamp > self._last else self._last + 1
+        return self._last
 
 
 class FrameWriter:
