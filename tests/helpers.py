@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,41 @@ def write(path: Path, pixels: np.ndarray) -> Path:
 
 def write_side_by_side(path: Path, a: np.ndarray, b: np.ndarray) -> Path:
     return write(path, np.concatenate([a, b], axis=1))
+
+
+def write_video(
+    path: Path,
+    frames: list[np.ndarray],
+    pts_ms: list[int] | None = None,
+    codec: str = "ffv1",
+    audio: str | None = "flac",
+) -> Path:
+    """`frames` (HxWx3 uint8) as a video at `pts_ms` milliseconds (default 100 ms apart: 10 fps), in the
+    container of `path`'s suffix, with one second of 8 kHz mono tone encoded with `audio` (None: silent).
+    ffv1 stores the frames losslessly (as RGB), so decoding gives them back exactly."""
+    import av  # lazy: optional extra 'video' (PyAV)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pts_ms = pts_ms if pts_ms is not None else [100 * i for i in range(len(frames))]
+    with av.open(str(path), "w") as container:
+        video = container.add_stream(codec, rate=10)
+        video.height, video.width = frames[0].shape[:2]
+        video.pix_fmt = "bgr0" if codec == "ffv1" else "yuv420p"
+        video.codec_context.time_base = Fraction(1, 1000)  # else frames snap to the 1/10 s grid of `rate`
+        sound = container.add_stream(audio, rate=8000, layout="mono") if audio else None
+        for pixels, pts in zip(frames, pts_ms, strict=True):
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        if sound is not None:
+            tone = (np.sin(np.arange(8000) * 0.1) * 10000).astype(np.int16)[None]
+            for start in range(0, 8000, 500):
+                chunk = av.AudioFrame.from_ndarray(tone[:, start : start + 500], format="s16", layout="mono")
+                chunk.sample_rate, chunk.pts, chunk.time_base = 8000, start, Fraction(1, 8000)
+                container.mux(sound.encode(chunk))
+            container.mux(sound.encode(None))
+    return path
 
 
 # -- the command line ---------------------------------------------------------------------------------

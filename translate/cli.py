@@ -81,7 +81,9 @@ for _name, _entry in METHODS.items():
 
 
 # Options shared by `convert` and `upscale` (one pipeline runs both).
-_OUTPUT = typer.Option(..., "--output", help="Folder for the results (mirrors the input's layout).")
+_OUTPUT = typer.Option(
+    ..., "--output", help="Folder for the results (mirrors the input's layout); for one video, also a file name."
+)
 _OVERWRITE = typer.Option(False, "--overwrite", help="Replace results that already exist (else a re-run continues).")
 _BATCH = typer.Option(8, "--batch-size", help="Images of the same size run through the model together.")
 _WORKERS = typer.Option(None, "--workers", help="Processes reading and decoding images [default: one per core, <= 4].")
@@ -107,12 +109,22 @@ _PNG_COMPRESSION = typer.Option(
     "default level 6, photos ~1% larger) or a zlib level 0-9 (9: smallest, slowest).",
 )
 
+# Videos (folders may hold them beside images; --input may be one video file); PyAV, the extra 'video'.
+_VIDEO_CODEC = typer.Option(
+    "libx264",
+    "--video-codec",
+    help="FFmpeg encoder for video results (libx264, libx265, libvpx-vp9, ffv1 lossless, ...); each keeps its "
+    "input's container, frame timing and audio (copied, not re-encoded).",
+)
+_CRF = typer.Option(18, "--crf", help="Quality of lossy video encoders: 0 (x264: lossless) to 51; lower is better.")
+
 
 @app.command()
 def convert(
     model: Path = MODEL,
     input: Path = typer.Option(
-        ..., "--input", help="Folder of images to convert (searched recursively), or a domain name."
+        ..., "--input", help="Folder of images and videos to convert (searched recursively), one video file, or a "
+        "domain name."
     ),
     output: Path = _OUTPUT,
     direction: Direction | None = DIRECTION,
@@ -133,6 +145,8 @@ def convert(
     png_compression: str = _PNG_COMPRESSION,
     bit_depth: str = _BIT_DEPTH,
     alpha: str = _ALPHA,
+    video_codec: str = _VIDEO_CODEC,
+    crf: int = _CRF,
     overwrite: bool = _OVERWRITE,
     device: str = DEVICE,
 ) -> None:
@@ -147,7 +161,9 @@ def convert(
 @app.command()
 def upscale(
     model: Path = MODEL,
-    input: Path = typer.Option(..., "--input", help="Folder of images to upscale (searched recursively)."),
+    input: Path = typer.Option(
+        ..., "--input", help="Folder of images and videos to upscale (searched recursively), or one video file."
+    ),
     output: Path = _OUTPUT,
     tile: int = TILE,
     tile_overlap: int = TILE_OVERLAP,
@@ -159,6 +175,8 @@ def upscale(
     png_compression: str = _PNG_COMPRESSION,
     bit_depth: str = _BIT_DEPTH,
     alpha: str = _ALPHA,
+    video_codec: str = _VIDEO_CODEC,
+    crf: int = _CRF,
     overwrite: bool = _OVERWRITE,
     device: str = DEVICE,
 ) -> None:

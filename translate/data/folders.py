@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from translate.data.images import IMAGE_EXTENSIONS, is_image_file
@@ -12,8 +13,31 @@ from translate.errors import DataError
 logger = logging.getLogger(__name__)
 
 
+# Containers `translate convert` reads as videos (through PyAV, the optional extra 'video').
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv")
+
+
+def is_video_file(path: str | os.PathLike) -> bool:
+    """True when the name has one of VIDEO_EXTENSIONS, in any letter case."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def find_videos(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """All videos under `root` (maybe none), sorted, with `find_images`' rules for hidden files and links."""
+    return find_files(root, is_video_file, recursive)
+
+
 def find_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
-    """All images under `root`, sorted so that runs and resumes see the same order.
+    """All images under `root` (DataError when there are none); see `find_files`."""
+    found = find_files(root, is_image_file, recursive)
+    if not found:
+        where = "" if recursive else " (subfolders not searched)"
+        raise DataError(f"folder {root} has no images{where} (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    return found
+
+
+def find_files(root: str | os.PathLike, accept: Callable[[str], bool], recursive: bool = True) -> list[Path]:
+    """The files under `root` whose names `accept` takes, sorted so that runs and resumes see the same order.
 
     Hidden files and folders (".DS_Store", ".ipynb_checkpoints", our own ".tmp" folders) are
     skipped; only names below `root` count, so a data set inside "~/.cache" is still found.
@@ -45,7 +69,7 @@ def find_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
                 kept.append(name)
         subfolders[:] = kept
         for name in files:
-            if name.startswith(".") or not is_image_file(name):
+            if name.startswith(".") or not accept(name):
                 continue
             why = _outside(Path(folder, name), boundary)
             if why:
@@ -55,9 +79,6 @@ def find_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
     if refused:
         shown = ", ".join(sorted(refused)[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
         logger.warning("%s: skipped %d link(s) leading outside the folder or nowhere: %s", root, len(refused), shown)
-    if not found:
-        where = "" if recursive else " (subfolders not searched)"
-        raise DataError(f"folder {root} has no images{where} (looked for {', '.join(IMAGE_EXTENSIONS)})")
     return sorted(found)
 
 

@@ -136,6 +136,9 @@ class ConvertReport:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     seconds: float = 0.0
     processes: int = 1
+    videos: int = 0  # videos converted (not counted in `converted`), their frames and time
+    frames: int = 0
+    video_seconds: float = 0.0
 
     @property
     def failed(self) -> list[str]:
@@ -152,6 +155,10 @@ class ConvertReport:
         lines = [f"Converted {self.converted} image(s) into {self.output}{rate}{on}"]
         if self.skipped:
             lines[0] += f"; skipped {self.skipped} already there (--overwrite to redo)"
+        if self.videos:
+            fps = f", {self.frames / self.video_seconds:.1f} frames/s" if self.video_seconds > 0 else ""
+            videos = f"Converted {self.videos} video(s) ({self.frames} frames{fps}) into {self.output}"
+            lines = lines + [videos] if self.converted or self.skipped else [videos]
         if self.failures:
             lines.append(f"{len(self.failures)} file(s) could not be converted (all in {self.output / FAILURES_FILE}):")
             lines += [f"  {path}: {reason}" for path, reason in self.failures[:_SHOWN_FAILURES]]
@@ -426,11 +433,11 @@ def convert(translator: Translator, input_dir: Path, output_dir: Path, options: 
     with state.split_between_processes(planned.jobs) as mine:
         report = _convert_share(translator, mine, options, state.is_main_process)
     report.output, report.skipped = Path(output_dir), planned.skipped
-    report = _merge(state, report)
+    report = merge_reports(state, report)
     report.failures = planned.refused + report.failures
     report.seconds = time.monotonic() - started
     if state.is_main_process:
-        _record_failures(report)
+        record_failures(report)
     return report
 
 
@@ -511,7 +518,7 @@ def _start(
     return started
 
 
-def _merge(state: Any, report: ConvertReport) -> ConvertReport:
+def merge_reports(state: Any, report: ConvertReport) -> ConvertReport:
     """Every process's counts and failures, summed on all of them (so all exit alike)."""
     if state.num_processes == 1:
         return report
@@ -522,11 +529,14 @@ def _merge(state: Any, report: ConvertReport) -> ConvertReport:
     for part in parts:
         merged.converted += part.converted
         merged.failures += part.failures
+        merged.videos += part.videos
+        merged.frames += part.frames
+        merged.video_seconds = max(merged.video_seconds, part.video_seconds)
     merged.failures.sort()
     return merged
 
 
-def _record_failures(report: ConvertReport) -> None:
+def record_failures(report: ConvertReport) -> None:
     """OUTPUT/failures.json lists every failure of this run; a clean run removes an old one."""
     path = report.output / FAILURES_FILE
     if report.failures:

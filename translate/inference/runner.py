@@ -31,7 +31,8 @@ from PIL import Image
 from translate.data.pixels import fit_channels, image_pixels, pixels_image, with_alpha
 from translate.errors import ConfigError
 from translate.hardware import bf16_cpu_warning
-from translate.inference.pipeline import ConvertOptions, ConvertReport, convert
+from translate.inference.media import DEFAULT_CRF, DEFAULT_VIDEO_CODEC, VideoOptions, convert_media
+from translate.inference.pipeline import ConvertOptions, ConvertReport
 from translate.inference.sizing import make_batch_translator
 from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling, is_upscaler, upscale_image
 from translate.zoo import load_generator
@@ -206,11 +207,19 @@ class Translator:
                 results[i] = pixels_image(array if alpha is None else with_alpha(array, alpha))
         return results[0] if single else results  # type: ignore[return-value]
 
-    def convert_folder(self, input_dir: str | Path, output_dir: str | Path, **options: Any) -> ConvertReport:
-        """Convert a folder with the same pipeline as `translate convert`; `options` are ConvertOptions fields."""
+    def convert_folder(
+        self,
+        input_dir: str | Path,
+        output_dir: str | Path,
+        video_codec: str = DEFAULT_VIDEO_CODEC,
+        crf: int = DEFAULT_CRF,
+        **options: Any,
+    ) -> ConvertReport:
+        """Convert a folder (images and videos) or one video with the same pipeline as `translate convert`;
+        `options` are ConvertOptions fields."""
         settings = ConvertOptions(**options)
         settings.validate()
-        return convert(self, Path(input_dir), Path(output_dir), settings)
+        return convert_media(self, Path(input_dir), Path(output_dir), settings, VideoOptions(video_codec, crf))
 
 
 def convert_folder(
@@ -222,15 +231,19 @@ def convert_folder(
     precision: str = "fp32",
     require_upscaler: bool = False,
     suffix: str = ".png",
+    video_codec: str = DEFAULT_VIDEO_CODEC,
+    crf: int = DEFAULT_CRF,
     **options: Any,
 ) -> ConvertReport:
-    """Load `model` and convert a folder through the batched pipeline; returns its ConvertReport.
+    """Load `model` and convert a folder (images and videos) or one video; returns its ConvertReport.
 
     `options` are further `ConvertOptions` fields (overwrite, batch_size, workers, tile, quality, ...).
     """
     settings = ConvertOptions(format=suffix.lstrip("."), **options)
     settings.validate()
+    video = VideoOptions(video_codec, crf)
+    video.validate()
     translator = Translator.load(model, direction=direction, device=device, precision=precision)
     if require_upscaler and not translator.is_upscaler:
         raise ConfigError(f"--model {model} is a {translator.spec.get('method')} model, not a super-resolution one")
-    return convert(translator, input_dir, output_dir, settings)
+    return convert_media(translator, input_dir, output_dir, settings, video)
