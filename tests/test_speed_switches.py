@@ -102,10 +102,16 @@ SWITCHES = {
 @pytest.mark.parametrize("method", ["cyclegan", "pix2pix"])
 @pytest.mark.parametrize("switch", list(SWITCHES))
 def test_speed_switches_give_the_losses_of_the_plain_step(method, switch):
-    """Three steps (so the weights the later steps see were updated with the switch on): same losses
-    to 1e-4. pix2pix runs with instance norm here, the case where its D passes are batched."""
+    """Three steps (so the weights the later steps see were updated with the switch on). The first
+    step's losses (the same weights, laid out differently) agree to 1e-5; the later ones to 1e-3,
+    since Adam's first updates are about lr times the gradient's sign whatever its size, and for
+    gradients at rounding level (conv biases before instance norm) the sign is the rounding's: with
+    CycleGAN's small orthogonal init the second step's cycle loss moves by 1.0e-4 relative, the third's
+    G loss by 3.6e-4. pix2pix runs with instance norm here, the case where its D passes are batched."""
     plain = step_losses(method, "cpu", batch_passes=False, channels_last="off")
-    assert_same_losses(step_losses(method, "cpu", **SWITCHES[switch]), plain, 1e-4)
+    fast = step_losses(method, "cpu", **SWITCHES[switch])
+    assert_same_losses(fast[:1], plain[:1], 1e-5)
+    assert_same_losses(fast, plain, 1e-3)
 
 
 def test_batched_passes_only_where_norm_layers_see_one_image_at_a_time():
