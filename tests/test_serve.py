@@ -290,8 +290,16 @@ def test_a_full_queue_is_refused_and_the_rest_served():
     assert [r.batch_size for r in asyncio.run(go())] == [1, 1, 1]
 
 
+class Gate(threading.Event):
+    """Holds the model until set; `entered` is set once a batch waits inside the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+
+
 @contextmanager
-def held_server(model_folder: Path, settings) -> Iterator[tuple[str, threading.Event]]:
+def held_server(model_folder: Path, settings) -> Iterator[tuple[str, Gate]]:
     """A real uvicorn server in this process whose model waits at a gate, so queues fill for certain;
     yields its URL and the gate (set it to let the model run)."""
     import uvicorn
@@ -299,11 +307,12 @@ def held_server(model_folder: Path, settings) -> Iterator[tuple[str, threading.E
     from translate.serve.app import create_app
     from translate.serve.models import load_models
 
-    gate = threading.Event()
+    gate = Gate()
     (model,) = load_models([str(model_folder)], "cpu", "fp32", 512, 32)
     real_run = model.run
 
     def held(pixels: np.ndarray) -> np.ndarray:
+        gate.entered.set()
         gate.wait(30)
         return real_run(pixels)
 
@@ -344,7 +353,11 @@ def test_full_queue_answers_503_with_retry_after_over_http(models):
 
     with held_server(models["tiny"], ServeSettings(max_batch=1, max_wait_ms=0, max_queue=2)) as (url, gate):
         askers = [threading.Thread(target=ask, args=(url,)) for _ in range(3)]  # one running, two waiting
-        for asker in askers:
+        askers[0].start()
+        # The first must be inside the model before the others come: three arriving at once would all
+        # wait in the queue, and the third be refused.
+        assert gate.entered.wait(30), "the first request never reached the model"
+        for asker in askers[1:]:
             asker.start()
         _wait_for_in_flight(url, 3)
         with client(url) as http:
