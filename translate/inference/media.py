@@ -23,6 +23,7 @@ from translate.inference.pipeline import (
     Job,
     check_folders,
     convert,
+    failure_reason,
     merge_reports,
     process_state,
     record_failures,
@@ -120,7 +121,7 @@ def _convert_videos(
             report.frames += module.convert_video(translator, job.source, job.target, options, video, show)
             report.videos += 1
         except DataError as exc:
-            report.failures.append((str(job.source), str(exc).removeprefix(f"{job.source}: ")))
+            report.failures.append((str(job.source), failure_reason(exc, job.source)))
     report.video_seconds = time.monotonic() - started
     return report
 

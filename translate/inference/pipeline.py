@@ -187,7 +187,7 @@ def plan(input_dir: Path, output_dir: Path, suffix: str, overwrite: bool) -> Pla
         try:
             target = safe_output_path(input_dir, named, output_dir, suffix)
         except DataError as exc:
-            result.refused.append((str(source), _reason(exc, named)))
+            result.refused.append((str(source), failure_reason(exc, named)))
             continue
         if target.exists() and not overwrite:
             result.skipped += 1
@@ -269,7 +269,7 @@ class BatchDecoder:
             try:
                 decoded = self._decode(index)
             except DataError as exc:
-                errors.append((index, _reason(exc, self.jobs[index].source)))
+                errors.append((index, failure_reason(exc, self.jobs[index].source)))
                 continue
             pixels = decoded.colour
             # headers rarely lie (EXIF quirks); 8- and 16-bit images of one size run apart
@@ -322,7 +322,7 @@ def _on_a_thread(decoder: BatchDecoder, ahead: int) -> Iterator[DecodedBatch]:
             yield batch
 
 
-def _reason(exc: BaseException, path: Path) -> str:
+def failure_reason(exc: BaseException, path: Path) -> str:
     """DataError messages start with the path; failures.json keeps path and reason apart."""
     text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     return text.removeprefix(f"{path}: ")
@@ -459,7 +459,7 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
             originals.append(header_size(job.source))
         except DataError as exc:
             originals.append(None)
-            report.failures.append((str(job.source), _reason(exc, job.source)))
+            report.failures.append((str(job.source), failure_reason(exc, job.source)))
     sizes = [working_size(size, options.size) if size else None for size in originals]
     # Results go back to their input's size after a --size resize (not for SR, whose point is a larger size).
     restore = options.size is not None and options.keep_size and translator.scale == 1
