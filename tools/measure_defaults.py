@@ -89,6 +89,13 @@ def write_photos(names: tuple[str, ...], folder: Path) -> Path:
     return folder
 
 
+def unpaired_folders(tmp: Path, n: int, size: int, mapping: Callable[[np.ndarray], np.ndarray]) -> tuple[str, str]:
+    """Folders A and B of `n` scenes each: B holds `mapping` of other scenes than A's (unpaired)."""
+    a = write_images(make_domain_images(n, size, seed=1), tmp / "a")
+    b = write_images(make_domain_images(n, size, seed=2, mapping=mapping), tmp / "b")
+    return str(a), str(b)
+
+
 def held_out(n: int, size: int, mapping: Callable[[np.ndarray], np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs, true outputs) of `n` scenes no run trains on, in [-1, 1]."""
     scenes = make_domain_images(n, size, seed=99)
@@ -251,10 +258,9 @@ def init_cyclegan(
     mapping = TASKS[task][0]
     x, y = held_out(32, SIZE, mapping)
     with fresh_run() as tmp:
-        a = write_images(make_domain_images(64, SIZE, seed=1), tmp / "day")
-        b = write_images(make_domain_images(64, SIZE, seed=2, mapping=mapping), tmp / "night")  # unpaired
+        a, b = unpaired_folders(tmp, 64, SIZE, mapping)
         trainer = train(
-            CycleGANConfig, CycleGAN, a=str(a), b=str(b), out=tmp / "run", size=SIZE, load_size=SIZE,
+            CycleGANConfig, CycleGAN, a=a, b=b, out=tmp / "run", size=SIZE, load_size=SIZE,
             generator="resnet6", ngf=ngf, ndf=ngf, batch_size=batch_size, steps=steps, seed=seed, init_type=init_type,
         )  # fmt: skip
         g = trainer.method.unwrap(trainer.method.g_ab).eval()
@@ -286,10 +292,9 @@ def init_discogan(seed: int, init_type: str, steps: int) -> dict[str, Any]:
 
     x, y = held_out(32, 64, invert)
     with fresh_run() as tmp:
-        a = write_images(make_domain_images(200, 64, seed=1), tmp / "a")
-        b = write_images(make_domain_images(200, 64, seed=2, mapping=invert), tmp / "b")
+        a, b = unpaired_folders(tmp, 200, 64, invert)
         trainer = train(
-            DiscoGANConfig, DiscoGAN, a=str(a), b=str(b), out=tmp / "run", width=8, batch_size=8, steps=steps,
+            DiscoGANConfig, DiscoGAN, a=a, b=b, out=tmp / "run", width=8, batch_size=8, steps=steps,
             update_interval=1, gan_curriculum=0, seed=seed, init_type=init_type,
         )  # fmt: skip
         g = trainer.method.unwrap(trainer.method.g_ab).eval()
@@ -334,7 +339,7 @@ def unpaired_quality(method: str, seed: int, steps: int, task: str, **settings: 
     """Train CycleGAN, CUT or FastCUT (their defaults but for size and width) on an unpaired task with a
     known answer; score held-out scenes: L1 to the true answers, FID/KID on `random_features`, and the
     collapse measure of engine/collapse.py (how much outputs differ across inputs, relative to the inputs)."""
-    from translate.engine.collapse import collapsed_columns
+    from translate.engine.collapse import collapsed_columns, relative_spread
     from translate.methods import METHODS
     from translate.metrics.distribution import fid, kid
 
@@ -342,16 +347,15 @@ def unpaired_quality(method: str, seed: int, steps: int, task: str, **settings: 
     x, y = held_out(128, SIZE, mapping)
     config_cls, method_cls = METHODS[method].settings, METHODS[method].load()
     with fresh_run() as tmp:
-        a = write_images(make_domain_images(200, SIZE, seed=1), tmp / "a")
-        b = write_images(make_domain_images(200, SIZE, seed=2, mapping=mapping), tmp / "b")  # unpaired
+        a, b = unpaired_folders(tmp, 200, SIZE, mapping)
         trainer = train(
-            config_cls, method_cls, a=str(a), b=str(b), out=tmp / "run", size=SIZE, load_size=SIZE, ngf=8, ndf=8,
+            config_cls, method_cls, a=a, b=b, out=tmp / "run", size=SIZE, load_size=SIZE, ngf=8, ndf=8,
             steps=steps, seed=seed, **settings,
         )  # fmt: skip
         net, _spec = trainer.method.exports()["a2b"]
         with torch.no_grad():
             out = net.eval()(x).clamp(-1, 1)
-    spread = float(out.std(dim=0).mean() / x.std(dim=0).mean())  # engine/collapse.py's measure, on 128 scenes
+    spread = relative_spread(out, x)  # the collapse check's measure, on 128 scenes
     collapsed = collapsed_columns([[i, o] for i, o in zip(x, out, strict=True)], ["A", "A->B"], {"A->B": "A"})
     real, fake, inputs = standardised(random_features(y), random_features(out), random_features(x))
     return {

@@ -8,6 +8,8 @@ its inputs do, and that still holds a picture (a fresh network's near-blank outp
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 # A translated column is collapsed when its images differ across examples by less than this share of
@@ -27,6 +29,13 @@ def _within_images(images: torch.Tensor) -> float:
     return float(images.float().flatten(1).std(dim=1).mean())
 
 
+def relative_spread(outputs: torch.Tensor, inputs: torch.Tensor) -> float:
+    """How much translated images differ across examples, as a share of how much their inputs do
+    (NaN when the inputs are all the same)."""
+    input_spread = _across_examples(inputs)
+    return _across_examples(outputs) / input_spread if input_spread else float("nan")
+
+
 def collapsed_columns(
     rows: list[list[torch.Tensor]], labels: list[str], translations: dict[str, str]
 ) -> list[tuple[str, float]]:
@@ -43,10 +52,9 @@ def collapsed_columns(
         if output not in columns or source not in columns:
             continue
         outputs, inputs = columns[output], columns[source]
-        input_spread = _across_examples(inputs)
-        if input_spread == 0:  # the same input everywhere: nothing to compare
+        spread = relative_spread(outputs, inputs)
+        if math.isnan(spread):  # the same input everywhere: nothing to compare
             continue
-        spread = _across_examples(outputs) / input_spread
         detail = _within_images(outputs) / max(_within_images(inputs), 1e-12)
         if spread < MAX_SPREAD and detail >= MIN_DETAIL:
             found.append((output, spread))
