@@ -281,7 +281,7 @@ def step_losses(method: str, device: str, steps: int = 3, **values) -> list[dict
         batch = {k: (torch.rand(2, 3, 32, 32, generator=g) * 2 - 1).to(device) for k in ("a", "b")}
         batch = to_memory_format(batch, use_channels_last(config, torch.device(device)))
         m.step = step
-        found.append({k: float(v) for k, v in m.train_step(batch).items()})
+        found.append({k: float(v) for k, v in m.train_step(m.with_draws(batch)).items()})
     return found
 
 

@@ -93,11 +93,11 @@ def test_encoder_features_and_head_projections_match(tmp_path):
 def test_one_training_step_matches_the_reference(tmp_path, mode):
     method, tensors, meta = method_with_reference_weights(mode, tmp_path)
     calls = iter([numbered(tensors, f"step_ids.{call}") for call in range(meta["step_id_calls"])])
-    method.draw_patch_ids = lambda feats: next(calls)  # the reference's draws, in its order
+    method.draw_patch_ids = lambda shapes: next(calls)  # the reference's draws, in its order
     method.draw_flip = lambda: meta["flipped"]
     assert meta["flipped"] == (mode == "fastcut")  # the flip-equivariance path is the one checked
 
-    losses = method.train_step({"a": tensors["real_a"], "b": tensors["real_b"]})
+    losses = method.train_step(method.with_draws({"a": tensors["real_a"], "b": tensors["real_b"]}))
 
     assert next(calls, None) is None  # as many patch draws as the reference made
     expected = {k: v for k, v in meta["losses"].items() if k != "G"}

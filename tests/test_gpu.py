@@ -13,6 +13,7 @@ from PIL import Image
 
 from tests.helpers import (
     assert_same_losses,
+    assert_same_training,
     between_boundaries,
     cli,
     follow_loop_phases,
@@ -78,3 +79,45 @@ def test_training_steps_never_wait_for_the_gpu(method, tmp_path, monkeypatch):
         train(method, tmp_path / "run", *method_data(method, tmp_path), *options, "--steps", 6)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+# Options that make each schedule and random choice change within a few steps (as tests/test_graph_ready.py).
+CAPTURE_OPTIONS = {"cyclegan": ("--pool-size", "3"), "discogan": ("--update-interval", "2", "--gan-curriculum", "4")}
+
+
+def captured_run_losses(method: str, run, data, monkeypatch, mode: str, steps: int, *extra) -> list[dict[str, float]]:
+    """Each step's losses (logged one by one) of a tiny run with `--compile MODE`; networks left uncompiled."""
+    import torch
+
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *args, **kwargs: None)  # the capture alone
+    options = tiny(method, log_every=1, sample_every=3, save_every=2)
+    train(method, run, *data, *options, *CAPTURE_OPTIONS.get(method, ()), "--compile", mode, "--steps", steps, *extra)
+    return [json.loads(line)["losses"] for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("method", ["cyclegan", "cut", "fastcut", "pix2pix", "discogan", "srgan"])
+def test_the_captured_step_trains_as_the_eager_step(method, tmp_path, monkeypatch):
+    """--compile step replays a CUDA graph of the whole step after two eager steps per graph key: the
+    losses of each step are the eager run's (sample grids in between; torch.compile is left out here and
+    checked by test_speed_switches)."""
+    import torch
+
+    replays = []
+    real_replay = torch.cuda.CUDAGraph.replay
+    monkeypatch.setattr(torch.cuda.CUDAGraph, "replay", lambda self: replays.append(1) or real_replay(self))
+    data = method_data(method, tmp_path)
+    eager = captured_run_losses(method, tmp_path / "eager", data, monkeypatch, "off", 8)
+    assert not replays
+    captured = captured_run_losses(method, tmp_path / "captured", data, monkeypatch, "step", 8)
+    assert len(replays) == (2 if method == "discogan" else 6)  # DiscoGAN: four keys (two updates, two weights)
+    assert_same_training(captured, eager)
+
+
+def test_a_captured_run_resumes_exactly(tmp_path, monkeypatch):
+    """Stopped after 4 steps and resumed to 8 under --compile step: the losses of one 8-step run (the image
+    pool's device buffer, its draws and the Adam state on the device all come back)."""
+    data = method_data("cyclegan", tmp_path)
+    whole = captured_run_losses("cyclegan", tmp_path / "whole", data, monkeypatch, "step", 8)
+    captured_run_losses("cyclegan", tmp_path / "split", data, monkeypatch, "step", 4)
+    resumed = captured_run_losses("cyclegan", tmp_path / "split", data, monkeypatch, "step", 8, "--resume")
+    assert_same_losses(resumed, whole, 1e-5)

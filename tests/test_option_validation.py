@@ -41,6 +41,8 @@ CASES = [
     ("pix2pix", ("--beta2", "-0.5"), "--beta2 must be at least 0 and below 1"),
     ("cyclegan", ("--seed", "-1"), "--seed must be between 0 and 4294967295"),
     ("cyclegan", ("--seed", str(2**32)), "--seed must be between 0 and 4294967295"),
+    ("cyclegan", ("--compile", "step", "--on-nan", "skip"), "--compile step cannot be used with --on-nan skip"),
+    ("srgan", ("--compile", "step", "--mixed-precision", "fp16"), "--compile step cannot be used with --mixed-pre"),
     # image translation networks and crops
     ("cyclegan", ("--size", "0"), "--size 0 does not fit generator resnet9"),
     ("cyclegan", ("--size", "30", "--load-size", "30"), "--size 30 does not fit generator resnet9"),
@@ -99,6 +101,7 @@ def test_bad_option_is_one_line(tmp_path, method, options, fragment):
         ("--mixed-precision", "fp8"),
         ("--steps", "ten"),
         ("--lr", "fast"),
+        ("--compile", "graphs"),
     ],
 )
 def test_unknown_names_and_non_numbers_are_usage_errors(tmp_path, option, value):
@@ -126,6 +129,15 @@ def test_bad_values_in_config_files(tmp_path, setting, fragment):
     config = tmp_path / "run.yaml"
     config.write_text(f"a: x\nb: y\n{setting}\n")
     assert_refused(cli("train", "cyclegan", "--config", config, "--out", tmp_path / "run"), fragment)
+
+
+def test_compile_as_saved_before_it_had_modes(tmp_path):
+    """Runs and settings files of earlier versions say `compile: false` or `true`: off and networks."""
+    from translate.config import from_dict
+
+    assert from_dict(CycleGANConfig, {"a": "x", "b": "y", "compile": False}).compile == "off"
+    assert from_dict(CycleGANConfig, {"a": "x", "b": "y", "compile": True}).compile == "networks"
+    assert from_dict(CycleGANConfig, {"a": "x", "b": "y", "compile": "step"}).compile == "step"
 
 
 def test_numbers_where_names_are_meant_are_read_as_names(tmp_path):

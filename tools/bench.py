@@ -16,7 +16,8 @@ the eager fp32 baseline measured in the same run, so the ratios hold on a noisy 
 Settings are '+'-joined tokens over the baseline `fp32` (eager, NCHW, one pass per input, PyTorch's
 foreach Adam: the step as it was before these levers): `default` (what `translate train` picks
 on this device: batched passes, channels-last on a GPU for nets without instance norm), `batched`,
-`channels-last`, `fused-adam`, `bf16` (autocast), `compile` (torch.compile), `checkpointing`
+`channels-last`, `fused-adam`, `bf16` (autocast), `compile` (torch.compile: `--compile networks`), `capture`
+(`--compile step`: compiled, and on a GPU the whole step replayed as a CUDA graph), `checkpointing`
 (`--gradient-checkpointing`). E.g. `fp32,default,default+bf16,default+bf16+compile`. The share of
 peak is against the faster of the NCHW and channels-last convolutions of the step's precision.
 """
@@ -130,7 +131,7 @@ def fixed_batch(method: str, config, device):
     return {k: (torch.rand(shape, generator=g) * 2 - 1).to(device) for k in ("a", "b")}
 
 
-TOKENS = ("default", "batched", "channels-last", "fused-adam", "bf16", "compile", "checkpointing")
+TOKENS = ("default", "batched", "channels-last", "fused-adam", "bf16", "compile", "capture", "checkpointing")
 
 
 def setting_values(setting: str) -> dict:
@@ -144,7 +145,7 @@ def setting_values(setting: str) -> dict:
     return {
         "batch_passes": default or "batched" in tokens,
         "channels_last": "on" if "channels-last" in tokens else "auto" if default else "off",
-        "compile": "compile" in tokens,
+        "compile": "step" if "capture" in tokens else "networks" if "compile" in tokens else "off",
         "mixed_precision": "bf16" if "bf16" in tokens else "no",
         "fused_adam": "fused-adam" in tokens,
         "checkpointing": "checkpointing" in tokens,
@@ -157,13 +158,16 @@ def run_setting(method: str, setting: str, args: argparse.Namespace, queue: mp.Q
     from accelerate import Accelerator
     from torch.utils.flop_counter import FlopCounterMode
 
+    from translate.engine.capture import autocast_handlers, capture_step
     from translate.engine.speed import prepare_for_speed, to_memory_format, use_channels_last
     from translate.methods import method_class
 
     values = setting_values(setting)
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     config = method_config(method, args, work, values)
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=args.device == "cpu")
+    accelerator = Accelerator(
+        mixed_precision=config.mixed_precision, cpu=args.device == "cpu", kwargs_handlers=autocast_handlers(config)
+    )
     torch.manual_seed(0)
     m = method_class(method)(config, accelerator)
     for name in m.network_names:
@@ -176,6 +180,7 @@ def run_setting(method: str, setting: str, args: argparse.Namespace, queue: mp.Q
             for k, o in optimizers.items()
         }  # fmt: skip
     m.optimizers = {k: accelerator.prepare(v) for k, v in optimizers.items()}
+    captured = capture_step(m, optimizers.values(), accelerator, print)
     batch = to_memory_format(
         fixed_batch(method, config, accelerator.device), use_channels_last(config, accelerator.device)
     )
@@ -184,8 +189,9 @@ def run_setting(method: str, setting: str, args: argparse.Namespace, queue: mp.Q
 
     def step(i: int) -> None:
         m.step = i
+        drawn = m.with_draws(batch)
         with accelerator.accumulate(*nets):
-            m.train_step(batch)
+            captured(drawn, m.graph_key()) if captured else m.train_step(drawn)
 
     compile_start = time.perf_counter()
     for i in range(args.warmup):
@@ -202,7 +208,7 @@ def run_setting(method: str, setting: str, args: argparse.Namespace, queue: mp.Q
         _sync(device)
         times.append(time.perf_counter() - start)
     flops = 0
-    if not values["compile"]:  # the counter sees eager ops only; the same maths as fp32
+    if values["compile"] == "off":  # the counter sees eager ops only; the same maths as fp32
         with FlopCounterMode(display=False) as counter:
             step(args.warmup + args.steps)
         flops = counter.get_total_flops()

@@ -49,7 +49,7 @@ def cli_seconds(method: str, steps: int, data: tuple[Path, Path], work: Path, ar
     command += ["--out", str(out), "--steps", str(steps), "--size", str(args.size), "--load-size", str(args.size)]
     command += ["--batch-size", str(args.batch_size), "--workers", str(args.workers), "--log-every", "10"]
     command += ["--sample-every", str(10 * args.long), "--save-every", str(10 * args.long)]
-    command += ["--mixed-precision", args.precision]
+    command += ["--mixed-precision", args.precision, "--compile", args.compile]
     if args.ngf:
         command += ["--ngf", str(args.ngf), "--ndf", str(args.ngf)]
     started = time.perf_counter()
@@ -60,6 +60,7 @@ def cli_seconds(method: str, steps: int, data: tuple[Path, Path], work: Path, ar
 def bench_seconds(method: str, work: Path, args: argparse.Namespace) -> float:
     """tools/bench.py's median seconds per step for the setting `translate train` picks."""
     setting = "default+bf16" if args.precision == "bf16" else "default"
+    setting += {"off": "", "networks": "+compile", "step": "+capture"}[args.compile]
     report = work / f"bench-{method}.json"
     size = "--pix2pix-size" if method == "pix2pix" else "--size"
     command = [sys.executable, str(ROOT / "tools" / "bench.py"), "--methods", method, size, str(args.size)]
@@ -140,6 +141,7 @@ def main() -> None:
     parser.add_argument("--ngf", type=int, default=0, help="narrower networks for a rehearsal (0: the paper's)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--precision", choices=("no", "bf16"), default="no")
+    parser.add_argument("--compile", choices=("off", "networks", "step"), default="off", help="translate's --compile")
     parser.add_argument("--short", type=int, default=20)
     parser.add_argument("--long", type=int, default=220)
     parser.add_argument("--images", type=int, default=64)

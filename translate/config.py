@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from translate.choices import (
+    COMPILE_CHOICES,
     D_NORM_CHOICES,
     DIRECTION_CHOICES,
     GAN_LOSS_CHOICES,
@@ -121,10 +122,13 @@ class TrainConfig:
         "instance norm (faster there), else off (slower: docs/BENCHMARKS.md). The same maths either way.",
         ON_OFF_AUTO,
     )
-    compile: bool = option(
-        False,
-        "torch.compile the networks: faster steps after a compilation of a minute or more at the start "
-        "(docs/BENCHMARKS.md). The same maths; checkpoints and models are unchanged.",
+    compile: str = option(
+        "off",
+        "torch.compile: networks = compile each network (the same maths, faster steps after a compilation of a "
+        "minute or more at the start); step = that, and on one GPU the whole training step (forward, backward, "
+        "optimizer updates) captured as a CUDA graph after a few eager steps and replayed in one launch "
+        "(docs/BENCHMARKS.md). Checkpoints and models are unchanged.",
+        COMPILE_CHOICES,
     )
     eval_every: int | None = option(
         None,
@@ -196,6 +200,22 @@ class TrainConfig:
         if self.resume and (out / "config.yaml").is_file():
             self.check_resume(read_settings(out / "config.yaml"), out / "config.yaml")
         self.check_evaluation()
+        self.check_capture()
+
+    def check_capture(self) -> None:
+        """`--compile step` replays one recorded step: nothing may decide on the host from its values."""
+        if self.compile != "step":
+            return
+        if self.on_nan == "skip":
+            raise ConfigError(
+                "--compile step cannot be used with --on-nan skip (skip reads every step's gradients on the "
+                "host, a captured step cannot); use --on-nan stop or --compile networks"
+            )
+        if self.mixed_precision == "fp16":
+            raise ConfigError(
+                "--compile step cannot be used with --mixed-precision fp16 (its loss scaler decides on the host "
+                "whether to step); use bf16 or --compile networks"
+            )
 
     def check_evaluation(self) -> None:
         """--eval-every, --eval-a/--eval-b and --report-to: folders that exist, and the ones the method needs."""
@@ -689,9 +709,15 @@ def to_dict(config: TrainConfig) -> dict[str, Any]:
     return {"method": config.method} | {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
 
 
+# Values that runs and settings files of earlier versions hold for options that have changed type since:
+# --compile was on or off before it had modes.
+_EARLIER_VALUES: dict[str, dict[bool, str]] = {"compile": {False: "off", True: "networks"}}
+
+
 def from_dict(cls: type[C], values: dict[str, Any]) -> C:
     """Build a config from plain values, refusing unknown keys (a typo must not be ignored silently)."""
     values = {k.replace("-", "_"): v for k, v in values.items() if k != "method"}
+    values |= {k: _EARLIER_VALUES[k][v] for k, v in values.items() if k in _EARLIER_VALUES and isinstance(v, bool)}
     known = {f.name: f for f in config_fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:

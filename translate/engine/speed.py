@@ -33,7 +33,7 @@ def prepare_for_speed(net: nn.Module, config: TrainConfig, device: torch.device)
         net.gradient_checkpointing = True  # the generators that support it (ResNet)
     if use_channels_last(config, device):
         net = net.to(memory_format=torch.channels_last)
-    if config.compile:
+    if config.compile != "off":
         net.compile()
     return net
 

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from translate.config import TrainConfig, save_settings
 from translate.data.transforms import seed_worker
+from translate.engine.capture import autocast_handlers, capture_step, set_learning_rate
 from translate.engine.checkpoint import (
     attempt_write,
     first_error,
@@ -279,6 +280,7 @@ class Trainer:
             # non_blocking: each batch's copy to a GPU is queued behind the running step instead of
             # waiting for it (with pinned memory), so the host prepares step n+1 while the GPU runs step n.
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, non_blocking=True),
+            kwargs_handlers=autocast_handlers(config),
             log_with=trackers or None,
             project_dir=str(self.run.tensorboard) if trackers else None,
         )
@@ -324,6 +326,7 @@ class Trainer:
         optimizers = self.method.configure_optimizers()
         self.method.optimizers = {k: self.accelerator.prepare(v) for k, v in optimizers.items()}
         self.base_lrs = {k: [g["lr"] for g in opt.param_groups] for k, opt in optimizers.items()}
+        self.captured = capture_step(self.method, optimizers.values(), self.accelerator, self._warn)
         self.steps_per_epoch = len(self.loader)
         epochs = config.epochs or config.default_epochs
         self.total_steps = config.steps or epochs * self.steps_per_epoch
@@ -494,8 +497,12 @@ class Trainer:
         self.method.step = self.step
         if self._guard is not None:
             self._guard.begin()
+        batch = self.method.with_draws(to_memory_format(batch, self.channels_last))
         with self.accelerator.accumulate(*nets):
-            losses = self.method.train_step(to_memory_format(batch, self.channels_last))
+            if self.captured is not None:
+                losses = self.captured(batch, self.method.graph_key())
+            else:
+                losses = self.method.train_step(batch)
         if self._guard is not None:
             self._guard.end(self.step + 1)
         self._losses.add(self.step + 1, losses)
@@ -582,7 +589,7 @@ class Trainer:
         factor = self.method.lr_factor(self.step, self.total_steps)
         for name, opt in self.method.optimizers.items():
             for group, base in zip(opt.param_groups, self.base_lrs[name], strict=True):
-                group["lr"] = base * factor
+                set_learning_rate(group, base * factor)
 
     # -- outputs ----------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ checkpoints, resume, logs and samples. No method contains a training loop.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any, ClassVar
 
 import torch
@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from translate.config import ImageTranslationConfig, TrainConfig
 from translate.losses import GANLoss, gradient_penalty
+from translate.methods.host_random import to_device
 from translate.nets.builders import build_discriminator
 
 Losses = dict[str, torch.Tensor]
@@ -130,7 +131,29 @@ class Method(ABC):
 
     @abstractmethod
     def train_step(self, batch: dict[str, Any]) -> Losses:
-        """Update every network once on `batch` and return detached losses for logging."""
+        """Update every network once on `batch` (with this step's `host_draws`) and return detached losses.
+
+        The engine may capture it as a CUDA graph (`--compile step`) and replay it: it must then run the
+        same operations on every step of one `graph_key`, taking whatever varies from `batch` and the
+        networks' and optimizers' state, and never read a device value on the host (tests/test_no_sync.py,
+        tests/test_graph_ready.py)."""
+
+    def host_draws(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """This step's random choices made on the host (image pools, patch positions, flips), as CPU
+        tensors; the engine hands them to `train_step` in the batch, on the device, under these names.
+        Drawn before the step, so that the step itself holds no decision of the host's."""
+        return {}
+
+    def with_draws(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """`batch` and this step's `host_draws`, on the device, without waiting for it."""
+        device = self.accelerator.device
+        return batch | {name: to_device(value, device) for name, value in self.host_draws(batch).items()}
+
+    def graph_key(self) -> Hashable:
+        """What the current step's Python control flow depends on besides the batch (e.g. the step number's
+        phase of a schedule): steps with equal keys run the same operations, so one captured graph serves
+        them all. None: every step is alike."""
+        return None
 
     @abstractmethod
     def sample_grid(self, batch: dict[str, Any]) -> SampleGrid:

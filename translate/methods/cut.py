@@ -14,6 +14,7 @@ every process builds the same networks and checkpoints hold them from the start)
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -36,7 +37,7 @@ from translate.methods.base import (
     per_image_norm,
     set_requires_grad,
 )
-from translate.methods.host_random import coin, to_device
+from translate.methods.host_random import coin
 from translate.methods.unpaired import training_data
 from translate.nets.builders import build_generator
 from translate.nets.norms import initialize
@@ -75,6 +76,9 @@ class CUT(Method):
         self.gan_loss = GANLoss(config.gan_loss)
         # Patch positions and flips come from a generator of their own, checkpointed with the run.
         self.sampler = torch.Generator().manual_seed(config.seed + 1000 * accelerator.process_index + 7)
+        # The generator's layout without its weights, for the features' shapes (`feature_shapes`).
+        self._meta_g = copy.deepcopy(self.g).to("meta")
+        self._feature_shapes: dict[tuple[int, ...], list[tuple[int, int]]] = {}
         self.batch_d = config.batch_passes and per_image_norm(config.d_norm or config.norm)
 
     def build_dataset(self) -> Dataset:
@@ -84,15 +88,26 @@ class CUT(Method):
         c = self.config
         return {"g": adam(self.g.parameters(), c), "f": adam(self.f.parameters(), c), "d": adam(self.d.parameters(), c)}
 
+    def host_draws(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """FastCUT's flip, then the patch positions of each PatchNCE term (the input's, then the identity
+        term's), in the order the steps drew them before they moved out of the step. Each term's positions
+        are one row of `patch_ids`, the layers' positions end to end (`patch_counts` splits them)."""
+        draws = {"flip": torch.tensor(self.draw_flip())} if self.config.flip_equivariance else {}
+        shapes = self.feature_shapes(batch["a"])
+        terms = 2 if self.config.nce_idt else 1
+        draws["patch_ids"] = torch.stack([torch.cat(self.draw_patch_ids(shapes)) for _ in range(terms)])
+        return draws
+
     def train_step(self, batch: dict[str, Any]) -> Losses:
         c = self.config
         real_a, real_b = batch["a"], batch["b"]
         n = real_a.shape[0]
+        flip = batch.get("flip")  # FastCUT: translate the flipped batch this step (a device bool)
+        ids = batch["patch_ids"].split(self.patch_counts(real_a), dim=1)
 
         # One generator pass over A (and B for the identity term), flipped half the time for FastCUT.
         real = torch.cat([real_a, real_b]) if c.nce_idt else real_a
-        flipped = c.flip_equivariance and self.draw_flip()
-        fake = self.g(real.flip(3) if flipped else real)
+        fake = self.g(real if flip is None else torch.where(flip, real.flip(3), real))
         fake_b = fake[:n]
 
         # Discriminator: real B against this batch's fakes (no pool).
@@ -109,10 +124,10 @@ class CUT(Method):
         opt_g.zero_grad(set_to_none=True)
         opt_f.zero_grad(set_to_none=True)
         losses: Losses = {"G_GAN": self.gan_loss.generator_loss(self.d(fake_b)) * c.lambda_gan}
-        losses["NCE"] = self.nce_loss(real_a, fake_b, flipped)
+        losses["NCE"] = self.nce_loss(real_a, fake_b, [i[0] for i in ids], flip)
         nce = losses["NCE"]
         if c.nce_idt:
-            losses["NCE_Y"] = self.nce_loss(real_b, fake[n:], flipped)
+            losses["NCE_Y"] = self.nce_loss(real_b, fake[n:], [i[1] for i in ids], flip)
             nce = (nce + losses["NCE_Y"]) * 0.5
         self.accelerator.backward(losses["G_GAN"] + nce)
         opt_g.step()
@@ -120,21 +135,22 @@ class CUT(Method):
         losses["D"] = loss_d
         return {name: value.detach() for name, value in losses.items()}
 
-    def nce_loss(self, source: torch.Tensor, output: torch.Tensor, flipped: bool = False) -> torch.Tensor:
-        """PatchNCE between `output` = G(`source`) (G of the flipped source, if `flipped`) and `source`,
-        averaged over the layers and weighted by --lambda-nce.
+    def nce_loss(
+        self, source: torch.Tensor, output: torch.Tensor, ids: list[torch.Tensor], flip: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """PatchNCE between `output` = G(`source`) (G of the flipped source, where `flip` is true) and
+        `source`, at patch positions `ids` (one tensor per layer), averaged over the layers and weighted by
+        --lambda-nce.
 
         The source side is the target the output is pulled towards (detached in the loss), so its
         features and projections are computed without a graph: the same numbers, less memory.
         """
         c = self.config
         feat_q = self.g(output, self.layers)
-        if flipped:
-            feat_q = [f.flip(3) for f in feat_q]
+        if flip is not None:
+            feat_q = [torch.where(flip, f.flip(3), f) for f in feat_q]
         with torch.no_grad():
-            feat_k = self.g(source, self.layers)
-            ids = self.draw_patch_ids(feat_k)
-            keys = self.f(feat_k, ids)
+            keys = self.f(self.g(source, self.layers), ids)
         queries = self.f(feat_q, ids)
         total = sum(
             patch_nce_loss(q, k, source.shape[0], c.nce_t, c.nce_batch_negatives) * c.lambda_nce
@@ -146,10 +162,23 @@ class CUT(Method):
         """Whether this step translates the flipped batch (FastCUT's flip-equivariance): heads or tails."""
         return coin(self.sampler)
 
-    def draw_patch_ids(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
-        """This loss's patch positions, one set per layer, shared by the batch and both sides of the loss."""
-        ids = sample_patch_ids([f.shape[2:] for f in feats], self.config.num_patches, self.sampler)
-        return [to_device(i, feats[0].device) for i in ids]
+    def draw_patch_ids(self, shapes: list[tuple[int, int]]) -> list[torch.Tensor]:
+        """One PatchNCE term's patch positions, one set per layer of `shapes`, shared by the batch and both
+        sides of the loss."""
+        return sample_patch_ids(shapes, self.config.num_patches, self.sampler)
+
+    def feature_shapes(self, images: torch.Tensor) -> list[tuple[int, int]]:
+        """The (height, width) of the encoder's features at --nce-layers for `images`' size: worked out once
+        per size on the meta device (shapes without computing), so that positions are drawn before the step."""
+        size = tuple(images.shape[-2:])
+        if size not in self._feature_shapes:
+            feats = self._meta_g(torch.empty(1, images.shape[1], *size, device="meta"), self.layers)
+            self._feature_shapes[size] = [tuple(f.shape[2:]) for f in feats]
+        return self._feature_shapes[size]
+
+    def patch_counts(self, images: torch.Tensor) -> list[int]:
+        """How many positions each layer's set holds: `num_patches`, or all of a smaller feature map."""
+        return [min(self.config.num_patches, h * w) for h, w in self.feature_shapes(images)]
 
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, Any]) -> SampleGrid:

@@ -65,6 +65,11 @@ class CycleGAN(Method):
         d_params = itertools.chain(self.d_a.parameters(), self.d_b.parameters())
         return {"g": adam(g_params, self.config), "d": adam(d_params, self.config)}
 
+    def host_draws(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Which past fakes the discriminators see this step (see `ImagePool`)."""
+        n = batch["a"].shape[0]
+        return {"pool_a": self.pool_a.draw(n), "pool_b": self.pool_b.draw(n)}
+
     def train_step(self, batch: dict[str, Any]) -> Losses:
         c = self.config
         real_a, real_b = batch["a"], batch["b"]
@@ -99,8 +104,8 @@ class CycleGAN(Method):
         set_requires_grad(True, self.d_a, self.d_b)
         opt_d.zero_grad(set_to_none=True)
         for name, d, real, fake in (
-            ("D_a", self.d_a, real_a, self.pool_a.query(fake_a)),
-            ("D_b", self.d_b, real_b, self.pool_b.query(fake_b)),
+            ("D_a", self.d_a, real_a, self.pool_a.query(fake_a, batch["pool_a"])),
+            ("D_b", self.d_b, real_b, self.pool_b.query(fake_b, batch["pool_b"])),
         ):
             losses[name] = full_discriminator_loss(self.gan_loss, d, real, fake, self.batch_d)
         self.accelerator.backward(losses["D_a"] + losses["D_b"])

@@ -24,6 +24,7 @@ weight decay (L2) over both generators, and over both discriminators, at a const
 from __future__ import annotations
 
 import itertools
+from collections.abc import Hashable
 from typing import Any
 
 import torch
@@ -118,6 +119,10 @@ class DiscoGAN(Method):
             return True, True
         d_turn = self.step % interval == 0
         return d_turn, not d_turn
+
+    def graph_key(self) -> Hashable:
+        """The step's updates and reconstruction weight: the schedule's phases, each its own operations."""
+        return self.updates(), self.rate
 
     def train_step(self, batch: dict[str, Any]) -> Losses:
         real_a, real_b = batch["a"], batch["b"]

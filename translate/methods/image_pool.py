@@ -6,44 +6,75 @@ import torch
 
 from translate.methods.host_random import coin, index_below
 
+# The columns of a row of `ImagePool.draw`: return the stored image?, slot read, slot written.
+_USE_STORED, _READ, _WRITE = range(3)
+
 
 class ImagePool:
     """Keeps up to `size` past fakes; each query returns, per image, the new fake or (half the time,
     once full) a stored one that the new fake replaces.
 
-    The pool draws from its own seeded generator and exposes its contents as tensors, so a resumed
-    run continues with exactly the pool and random stream it stopped with.
+    A query is split in two so that a training step can be captured as a CUDA graph (issue 19): `draw`
+    makes the random choices on the host before the step, and `query` carries them out on the device
+    with the same operations every step, whether the pool is filling or full. The images live in one
+    device buffer with a spare slot that writes go to when nothing is stored. The pool draws from its
+    own seeded generator and exposes its contents as tensors, so a resumed run continues with exactly
+    the pool and random stream it stopped with.
     """
 
     def __init__(self, size: int, seed: int = 0) -> None:
         self.size = size
-        self.images: list[torch.Tensor] = []
+        self.count = 0  # images stored, counted on the host as they are drawn for
+        self.buffer: torch.Tensor | None = None  # (size + 1, C, H, W); slot `size` is the spare one
         self.generator = torch.Generator().manual_seed(seed)
 
-    def query(self, images: torch.Tensor) -> torch.Tensor:
+    def draw(self, batch_size: int) -> torch.Tensor:
+        """The choices for the next query of `batch_size` images: a (batch_size, 3) int64 CPU tensor of
+        (return the stored image, slot read, slot written) rows, in the order the images are queried."""
+        spare = self.size
+        rows = []
+        for _ in range(batch_size if self.size else 0):
+            if self.count < self.size:  # filling: keep it, return it
+                rows.append((0, spare, self.count))
+                self.count += 1
+            elif coin(self.generator):  # return a stored one, keep the new one in its place
+                index = index_below(self.size, self.generator)
+                rows.append((1, index, index))
+            else:
+                rows.append((0, spare, spare))
+        return torch.tensor(rows, dtype=torch.long).reshape(-1, 3)
+
+    def query(self, images: torch.Tensor, choices: torch.Tensor) -> torch.Tensor:
+        """Carry out `choices` (from `draw`, on the images' device) for `images`; image by image, so that
+        two choices of one slot in a batch act in order."""
         if self.size == 0:
             return images
+        images = images.detach()
+        if self.buffer is None:
+            self.buffer = images.new_zeros((self.size + 1, *images.shape[1:]))
         out = []
-        for image in images.detach():
-            image = image.unsqueeze(0)
-            if len(self.images) < self.size:
-                self.images.append(image.clone())
-                out.append(image)
-            elif coin(self.generator):
-                index = index_below(len(self.images), self.generator)
-                out.append(self.images[index].clone())
-                self.images[index] = image.clone()
-            else:
-                out.append(image)
+        for i in range(images.shape[0]):
+            image = images[i : i + 1]
+            stored = self.buffer.index_select(0, choices[i, _READ : _READ + 1])
+            out.append(torch.where(choices[i, _USE_STORED].bool(), stored, image))
+            self.buffer.index_copy_(0, choices[i, _WRITE : _WRITE + 1], image.to(self.buffer.dtype))
         return torch.cat(out)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         state = {"generator": self.generator.get_state()}
-        if self.images:
-            state["images"] = torch.cat(self.images).cpu().contiguous()
+        if self.count and self.buffer is not None:
+            state["images"] = self.buffer[: self.count].to("cpu", copy=True)  # a copy, not a view, on a CPU too
         return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor], device: torch.device | str = "cpu") -> None:
         self.generator.set_state(state["generator"])
         images = state.get("images")
-        self.images = [] if images is None else [im.unsqueeze(0).to(device) for im in images]
+        self.count = 0 if images is None else len(images)
+        if images is None:
+            if self.buffer is not None:
+                self.buffer.zero_()
+            return
+        shape = (self.size + 1, *images.shape[1:])
+        if self.buffer is None or self.buffer.shape != shape or self.buffer.dtype != images.dtype:
+            self.buffer = torch.zeros(shape, dtype=images.dtype, device=device)
+        self.buffer[: self.count].copy_(images)  # in place: a captured step keeps reading this buffer

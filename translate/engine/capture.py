@@ -1,0 +1,133 @@
+"""`--compile step`: the whole training step captured as a CUDA graph and replayed (issue 19).
+
+At the batch sizes image translation trains at (1 to 4), a GPU step is bound by kernel launches: the
+host spends longer issuing a step's thousand-odd small kernels than the GPU takes to run them. A CUDA
+graph records the kernels of one step once; each later step is one launch. What a replayed step needs,
+and where each need is met:
+
+- fixed shapes: the loader drops the last partial batch; each batch is copied into the buffers the
+  graph reads (`CapturedStep`);
+- no choice made on the host inside the step: the methods draw theirs before it (`Method.host_draws`:
+  image pools, CUT's patches and flips) and a step whose Python control flow follows the step number
+  says so (`Method.graph_key`: DiscoGAN's schedule), getting a graph per key; tests/test_graph_ready.py
+  checks that every step of a key runs the same operations;
+- no host read of a device value: tests/test_no_sync.py;
+- optimizers that update on the device, learning rate included (`make_capturable`);
+- autocast without its cache of cast weights (Accelerate's `AutocastKwargs`, set by the trainer).
+
+Each key's first `WARMUP` steps run eagerly, on a side stream as PyTorch's recipe asks: they create
+the optimizers' state and compile what `torch.compile` compiles. The next step is captured, then
+replayed; its losses are copied out before the following replay overwrites them. Replays share one
+memory pool. The maths is the eager step's: tests/test_gpu.py compares the losses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import AutocastKwargs
+
+from translate.config import TrainConfig
+from translate.methods.base import Method
+
+Losses = dict[str, torch.Tensor]
+WARMUP = 2  # eager steps per graph key before its capture
+
+
+def capture_refusal(config: TrainConfig, device: torch.device, processes: int) -> str | None:
+    """Why this run cannot capture its step (it compiles the networks only), or None when it can."""
+    if config.compile != "step":
+        return None
+    if device.type != "cuda":
+        return "CUDA graphs need a GPU: on this device the networks are compiled, the step is not captured"
+    if processes > 1:
+        return "with several processes the step is not captured (the gradients' all-reduce is not); networks compiled"
+    return None
+
+
+def autocast_handlers(config: TrainConfig) -> list[AutocastKwargs]:
+    """The Accelerator's autocast settings: a captured step must cast the weights on every replay, not
+    reuse a cast cached at capture time."""
+    return [AutocastKwargs(cache_enabled=False)] if config.compile == "step" else []
+
+
+def capture_step(
+    method: Method, optimizers: Iterable[torch.optim.Optimizer], accelerator: Accelerator, warn: Callable[[str], None]
+) -> CapturedStep | None:
+    """`--compile step` on a prepared method and its (unwrapped) optimizers: the step that replays where it
+    can be captured; None (with a warning saying why, when it was asked for) where it cannot."""
+    refusal = capture_refusal(method.config, accelerator.device, accelerator.num_processes)
+    if refusal:
+        warn(f"--compile step: {refusal}")
+    if method.config.compile != "step" or refusal:
+        return None
+    for optimizer in optimizers:
+        make_capturable(optimizer, accelerator.device)
+    return CapturedStep(method.train_step)
+
+
+def make_capturable(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    """Adam updating wholly on the device: its step counts there (`capturable`), and its learning rate a
+    device tensor that the trainer fills before each step (a float would be frozen into the graph)."""
+    for group in optimizer.param_groups:
+        group["capturable"] = True
+        group["lr"] = torch.tensor(float(group["lr"]), device=device)
+
+
+def set_learning_rate(group: dict[str, Any], value: float) -> None:
+    """A parameter group's rate, in place where it is a (captured) device tensor."""
+    if isinstance(group["lr"], torch.Tensor):
+        group["lr"].fill_(value)
+    else:
+        group["lr"] = value
+
+
+@dataclass
+class _Graph:
+    warm_steps: int = 0
+    graph: torch.cuda.CUDAGraph | None = None
+    inputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    outputs: Losses = field(default_factory=dict)
+
+
+class CapturedStep:
+    """Runs `step(batch)` eagerly for each key's first steps, then as a captured graph per key."""
+
+    def __init__(self, step: Callable[[dict[str, Any]], Losses], warmup: int = WARMUP) -> None:
+        self.step = step
+        self.warmup = warmup
+        self.graphs: dict[Hashable, _Graph] = {}
+        self.pool: Any = None  # the replays' shared memory pool, from the first capture
+        self.side = torch.cuda.Stream()
+
+    def __call__(self, batch: dict[str, Any], key: Hashable = None) -> Losses:
+        entry = self.graphs.setdefault(key, _Graph())
+        if entry.warm_steps < self.warmup:
+            entry.warm_steps += 1
+            return self._on_side_stream(batch)
+        if entry.graph is None:
+            self._capture(entry, batch)
+        for name, value in entry.inputs.items():
+            value.copy_(batch[name], non_blocking=True)
+        entry.graph.replay()
+        return {name: value.clone() for name, value in entry.outputs.items()}
+
+    def _on_side_stream(self, batch: dict[str, Any]) -> Losses:
+        self.side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.side):
+            losses = self.step(batch)
+        torch.cuda.current_stream().wait_stream(self.side)
+        return losses
+
+    def _capture(self, entry: _Graph, batch: dict[str, Any]) -> None:
+        """Record the step on static copies of the batch; nothing runs until the first replay."""
+        entry.inputs = {k: v.clone() for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        torch.cuda.synchronize()
+        entry.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(entry.graph, pool=self.pool):
+            entry.outputs = self.step(batch | entry.inputs)
+        self.pool = self.pool or entry.graph.pool()
