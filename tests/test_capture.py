@@ -4,12 +4,14 @@ itself is checked on a GPU (tests/test_gpu.py); that every step of a key runs th
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 import torch
 
-from tests.helpers import method_data, tiny, train
+from tests.graph_emulation import RerunSteps, emulate_graphs
+from tests.helpers import assert_same_losses, method_data, tiny, train
 from translate.config import CycleGANConfig
 from translate.engine.capture import capture_refusal, set_learning_rate
 
@@ -45,3 +47,79 @@ def test_compile_step_on_a_cpu_compiles_the_networks_and_says_so(tmp_path):
                    "--steps", "2", "--compile", "step")  # fmt: skip
     assert "--compile step: CUDA graphs need a GPU" in result.stderr
     assert (tmp_path / "run" / "models" / "a2b" / "model.safetensors").is_file()
+
+
+# -- the capture, replayed in emulation (tests/graph_emulation.py) ------------------------------------------
+
+# Options that make each schedule and random choice change within the run (as tests/test_graph_ready.py).
+CHANGING = {
+    "cyclegan": ("--pool-size", "3"),
+    "discogan": ("--update-interval", "2"),  # two keys, four steps each: recorded at the third, then replayed
+}
+STEPS = 8
+
+
+def run_losses(method: str, run, data, *extra, steps: int = STEPS, decay_from: float = 0.5) -> list[dict[str, float]]:
+    """Each step's losses, logged one by one, of a tiny run."""
+    options = tiny(method, log_every=1, sample_every=3, save_every=2, decay_from=decay_from)
+    train(method, run, *data, *options, *CHANGING.get(method, ()), "--steps", steps, *extra)
+    return [json.loads(line)["losses"] for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+SLOW = [pytest.param(m, marks=pytest.mark.slow) for m in ("cut", "pix2pix", "srgan")]
+
+
+@pytest.mark.parametrize("method", ["cyclegan", "fastcut", "discogan", *SLOW])
+def test_replayed_steps_train_exactly_as_eager_ones(method, tmp_path, monkeypatch):
+    """The whole step recorded after two eager ones and replayed, sample grids and a decaying learning rate in
+    between: the losses of the same steps run eagerly with the same (capturable) optimizers, to the bit (the
+    same operations in the same order). Against the plain eager run (Adam's bias corrections as floats) the
+    first two steps agree to rounding; later ones drift further (Adam turns the rounding-level gradients of
+    biases before instance norm into full-size updates: tests/helpers.assert_same_training)."""
+    data = method_data(method, tmp_path)
+    plain = run_losses(method, tmp_path / "plain", data)
+    emulate_graphs(monkeypatch, RerunSteps)
+    eager = run_losses(method, tmp_path / "eager", data, "--compile", "step")
+    graphs = emulate_graphs(monkeypatch)
+    replayed = run_losses(method, tmp_path / "replayed", data, "--compile", "step")
+    keys = 2 if method == "discogan" else 1  # DiscoGAN: D's turns and G's turns
+    assert len(graphs.recordings) == keys and min(graphs.recordings) > 100
+    assert graphs.replays == STEPS - 3 * keys  # two eager steps and the recorded one per key
+    assert replayed == eager
+    assert_same_losses(replayed[:2], plain[:2], 1e-5)
+
+
+def test_a_replayed_run_resumes_exactly(tmp_path, monkeypatch):
+    """Stopped after 4 steps and resumed: the image pool's buffer, its draws and Adam's device-side state
+    come back, and the resumed run records its own graph: one 8-step run's losses (a constant rate: with a
+    decay, a 4-step run's schedule is another than an 8-step one's)."""
+    data = method_data("cyclegan", tmp_path)
+    graphs = emulate_graphs(monkeypatch)
+    whole = run_losses("cyclegan", tmp_path / "whole", data, "--compile", "step", decay_from=1.0)
+    run_losses("cyclegan", tmp_path / "split", data, "--compile", "step", steps=4, decay_from=1.0)
+    resumed = run_losses("cyclegan", tmp_path / "split", data, "--compile", "step", "--resume", decay_from=1.0)
+    assert len(graphs.recordings) == 3  # the whole run's, the first part's and the resumed part's
+    assert resumed == whole
+
+
+def test_the_emulation_catches_a_number_frozen_into_the_graph(tmp_path, monkeypatch):
+    """The check can fail: with the learning rate a plain float again (as before `make_capturable`), the
+    replays keep the rate of the recorded step while the eager run's decays."""
+    from translate.engine import capture
+
+    data = method_data("cyclegan", tmp_path)
+    emulate_graphs(monkeypatch, RerunSteps)
+    eager = run_losses("cyclegan", tmp_path / "eager", data, "--compile", "step")
+    emulate_graphs(monkeypatch)
+    real = capture.make_capturable
+
+    def float_rate(optimizer, device):
+        real(optimizer, device)
+        for group in optimizer.param_groups:
+            group["lr"] = float(group["lr"])
+            group["foreach"] = False  # a float rate with capturable Adam needs the single-tensor path
+
+    monkeypatch.setattr(capture, "make_capturable", float_rate)
+    replayed = run_losses("cyclegan", tmp_path / "replayed", data, "--compile", "step")
+    assert replayed[:4] == eager[:4]  # recorded at step 3, at the full rate; decay starts at step 4
+    assert replayed[5:] != eager[5:]

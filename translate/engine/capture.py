@@ -56,7 +56,10 @@ def autocast_handlers(config: TrainConfig) -> list[AutocastKwargs]:
 
 
 def capture_step(
-    method: Method, optimizers: Iterable[torch.optim.Optimizer], accelerator: Accelerator, warn: Callable[[str], None]
+    method: Method,
+    optimizers: Iterable[torch.optim.Optimizer],
+    accelerator: Accelerator,
+    warn: Callable[[str], None],
 ) -> CapturedStep | None:
     """`--compile step` on a prepared method and its (unwrapped) optimizers: the step that replays where it
     can be captured; None (with a warning saying why, when it was asked for) where it cannot."""
@@ -86,48 +89,63 @@ def set_learning_rate(group: dict[str, Any], value: float) -> None:
         group["lr"] = value
 
 
+class CudaGraphs:
+    """How `CapturedStep` runs eager steps and records graphs on a GPU (tests/graph_emulation.py stands in
+    for it on a CPU, replaying the recorded operations)."""
+
+    runs_while_recording = False  # CUDA capture records kernels without running them
+
+    def __init__(self) -> None:
+        self.side = torch.cuda.Stream()
+        self.pool: Any = None  # the replays' shared memory pool, from the first capture
+
+    def eager(self, run: Callable[[], Losses]) -> Losses:
+        """A warm-up step on a side stream, as PyTorch's recipe for whole-network capture asks."""
+        self.side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.side):
+            losses = run()
+        torch.cuda.current_stream().wait_stream(self.side)
+        return losses
+
+    def record(self, run: Callable[[], Losses]) -> tuple[Callable[[], None], Losses]:
+        """(replay, the tensors the replays write the losses into)."""
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            outputs = run()
+        self.pool = self.pool or graph.pool()
+        return graph.replay, outputs
+
+
 @dataclass
 class _Graph:
     warm_steps: int = 0
-    graph: torch.cuda.CUDAGraph | None = None
+    replay: Callable[[], None] | None = None
     inputs: dict[str, torch.Tensor] = field(default_factory=dict)
     outputs: Losses = field(default_factory=dict)
 
 
 class CapturedStep:
-    """Runs `step(batch)` eagerly for each key's first steps, then as a captured graph per key."""
+    """Runs `step(batch)` eagerly for each key's first steps, then as a recorded graph per key."""
 
-    def __init__(self, step: Callable[[dict[str, Any]], Losses], warmup: int = WARMUP) -> None:
+    def __init__(self, step: Callable[[dict[str, Any]], Losses], graphs: Any = None, warmup: int = WARMUP) -> None:
         self.step = step
+        self.graphs = graphs or CudaGraphs()
         self.warmup = warmup
-        self.graphs: dict[Hashable, _Graph] = {}
-        self.pool: Any = None  # the replays' shared memory pool, from the first capture
-        self.side = torch.cuda.Stream()
+        self.by_key: dict[Hashable, _Graph] = {}
 
     def __call__(self, batch: dict[str, Any], key: Hashable = None) -> Losses:
-        entry = self.graphs.setdefault(key, _Graph())
+        entry = self.by_key.setdefault(key, _Graph())
         if entry.warm_steps < self.warmup:
             entry.warm_steps += 1
-            return self._on_side_stream(batch)
-        if entry.graph is None:
-            self._capture(entry, batch)
+            return self.graphs.eager(lambda: self.step(batch))
+        if entry.replay is None:
+            # The step reads its batch from buffers of its own, which each replay refills.
+            entry.inputs = {k: v.clone() for k, v in batch.items() if isinstance(v, torch.Tensor)}
+            entry.replay, entry.outputs = self.graphs.record(lambda: self.step(batch | entry.inputs))
+            if self.graphs.runs_while_recording:
+                return {name: value.clone() for name, value in entry.outputs.items()}
         for name, value in entry.inputs.items():
             value.copy_(batch[name], non_blocking=True)
-        entry.graph.replay()
+        entry.replay()
         return {name: value.clone() for name, value in entry.outputs.items()}
-
-    def _on_side_stream(self, batch: dict[str, Any]) -> Losses:
-        self.side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(self.side):
-            losses = self.step(batch)
-        torch.cuda.current_stream().wait_stream(self.side)
-        return losses
-
-    def _capture(self, entry: _Graph, batch: dict[str, Any]) -> None:
-        """Record the step on static copies of the batch; nothing runs until the first replay."""
-        entry.inputs = {k: v.clone() for k, v in batch.items() if isinstance(v, torch.Tensor)}
-        torch.cuda.synchronize()
-        entry.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(entry.graph, pool=self.pool):
-            entry.outputs = self.step(batch | entry.inputs)
-        self.pool = self.pool or entry.graph.pool()
