@@ -27,6 +27,9 @@ convert="$PY tools/bench_convert.py --count 600 --real-count 400 --batch-size 16
 step 200 bench-convert-bf16 $convert --precision bf16
 step 200 bench-convert-fp32 $convert
 step 150 gpu-tests $PY -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_speed_switches.py
+# JPEG on the device (nvJPEG) against Pillow: its GPU tests, then JPEG output with each codec (issue 19 item 4).
+step 60 jpeg-gpu-tests $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_jpeg_codec.py
+step 90 bench-convert-jpeg $PY tools/bench_convert.py --count 600 --real-count 1000 --batch-size 32 --precision bf16 --jpeg-codec pillow,torchvision --codecs-only
 # The whole CLI process against the bare step (issue 19: within 5%), CycleGAN and pix2pix at 256 px, batch 1.
 # With .ref/cut (tools/gpu_prepare.sh), the reference code on the same data too (target: 4x its speed).
 reference=$([ -f .ref/cut/train.py ] && echo "--reference .ref/cut")
