@@ -16,6 +16,8 @@ torchvision is imported only when the route is taken.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,15 +77,17 @@ def decode(items: list[Compressed], device: torch.device) -> tuple[list[tuple[li
         return decode_jpeg([item.data for item in batch], mode=ImageReadMode.RGB, device=device)
 
     refused: list[int] = []
-    try:
-        decoded = list(zip(items, run(items), strict=True))
-    except RuntimeError:
-        decoded = []
-        for item in items:
-            try:
-                decoded.append((item, run([item])[0]))
-            except RuntimeError:
-                refused.append(item.index)
+    with _decoder_stream(device):
+        try:
+            decoded = list(zip(items, run(items), strict=True))
+        except RuntimeError:
+            decoded = []
+            for item in items:
+                try:
+                    decoded.append((item, run([item])[0]))
+                except RuntimeError:
+                    refused.append(item.index)
+    _hand_over([chw for _, chw in decoded], device)
     by_shape: dict[tuple[int, ...], tuple[list[int], list[torch.Tensor]]] = {}
     for item, chw in decoded:
         pixels = upright_tensor(chw.permute(1, 2, 0), item.orientation)
@@ -91,6 +95,33 @@ def decode(items: list[Compressed], device: torch.device) -> tuple[list[tuple[li
         indices.append(item.index)
         images.append(pixels)
     return [(indices, torch.stack(images)) for indices, images in by_shape.values()], refused
+
+
+def _decoder_stream(device: torch.device) -> contextlib.AbstractContextManager:
+    """On a CUDA device, a stream of the decoder's own (none elsewhere). torchvision's nvJPEG decoder writes its
+    outputs before the work queued on the calling stream has run (pytorch/vision#9606, torchcodec#1634), and
+    the caching allocator hands it blocks freed on that stream which the running network may still read:
+    allocated on a stream with nothing queued, its outputs cannot be such blocks, and the network keeps
+    running while the next batch decodes (a synchronisation before each decode would stop it)."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.cuda.stream(_side_stream(device.index if device.index is not None else torch.cuda.current_device()))
+
+
+@functools.cache
+def _side_stream(index: int) -> torch.cuda.Stream:
+    return torch.cuda.Stream(device=index)
+
+
+def _hand_over(images: list[torch.Tensor], device: torch.device) -> None:
+    """Decoded images, made on the decoder's stream, are used on the calling one: that stream waits for them,
+    and their memory is not reused before it is done with them."""
+    if device.type != "cuda" or not images:
+        return
+    current = torch.cuda.current_stream(device)
+    current.wait_stream(_side_stream(images[0].device.index))
+    for image in images:
+        image.record_stream(current)
 
 
 def upright_tensor(pixels: torch.Tensor, orientation: int | None) -> torch.Tensor:
