@@ -21,6 +21,13 @@ given whole and after its first run (the bare rate, too, leaves out loading and 
 
     python tools/bench_convert.py --count 200 --real-count 24
     python tools/bench_convert.py --count 16 --real-count 32 --rounds 4
+
+`--jpeg-codec pillow,torchvision` adds JPEG output with each codec (`translate convert --format jpg
+--jpeg-codec ...`: torchvision decodes and encodes on the device, nvJPEG on a GPU) beside the bare
+network; `--codecs-only` prints that table alone:
+
+    python tools/bench_convert.py --count 600 --real-count 1000 --batch-size 32 --precision bf16 \
+        --jpeg-codec pillow,torchvision --codecs-only
 """
 
 from __future__ import annotations
@@ -218,6 +225,34 @@ def _settled_trial(whole_batches: bool) -> type:
     return Settled
 
 
+def jpeg_rates(spec: dict, inputs: Path, work: Path, args) -> dict[str, float]:
+    """images/s of the bare network and of the pipeline writing JPEG with each of `args.jpeg_codec`, in one
+    run (the bare network first: it also warms up the device)."""
+    tag = spec["generator"]["name"]
+    model = work / f"model-jpeg-{tag}"
+    save_model(build_generator(**spec["generator"]), spec, model)
+    rates = {"bare": bare(*_decoded(model, inputs, args), args.batch_size)[0]}
+    options = _pipeline_options(args) | {"suffix": ".jpg"}
+    for codec in args.jpeg_codec.split(","):
+        out = work / f"jpeg-{tag}-{codec}"
+        rates[codec] = timed(
+            lambda out=out, codec=codec: convert_folder(model, inputs, out, jpeg_codec=codec, **options).converted
+        )
+    return rates
+
+
+def print_jpeg_rates(rows: list[tuple[str, int, dict[str, float]]], args) -> None:
+    codecs = args.jpeg_codec.split(",")
+    print(f"\nJPEG in, JPEG out (quality 95), batch {args.batch_size}, {args.precision}, images/s:")
+    header = ["generator", "images", "bare net", *codecs, *(f"{codec}/bare" for codec in codecs)]
+    print("| " + " | ".join(header) + " |")
+    print("|---" * len(header) + "|")
+    for name, count, r in rows:
+        rates = " | ".join(_rate(r[c]) for c in codecs)
+        ratios = " | ".join(f"{r[c] / r['bare']:.3f}" for c in codecs)
+        print(f"| {name} | {count} | {_rate(r['bare'])} | {rates} | {ratios} |")
+
+
 def _pipeline_options(args) -> dict:
     return {"batch_size": args.batch_size, "workers": args.workers, "precision": args.precision, "device": args.device}
 
@@ -230,7 +265,7 @@ def machinery(inputs: Path, work: Path, args) -> float:
     spec = {"method": "cyclegan", "generator": {"name": "unet256"}, "size": args.size}  # 256: no padding
     translator = Translator(torch.nn.Identity(), spec, torch.device(args.device), args.precision)
     options = pipeline.ConvertOptions(batch_size=args.batch_size, workers=args.workers)
-    with mock.patch.object(pipeline.Writer, "_write", lambda self, pixels, target, size: None):
+    with mock.patch.object(pipeline.Writer, "_write", lambda self, *written: None):
         return timed(lambda: pipeline.convert(translator, inputs, work / "machinery", options).converted)
 
 
@@ -265,13 +300,15 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=0, help="then alternate the bare ResNet-9 and the pipeline after its trial"
     )
+    parser.add_argument("--jpeg-codec", default="", help="e.g. pillow,torchvision: also JPEG output with each codec")
+    parser.add_argument("--codecs-only", action="store_true", help="with --jpeg-codec: only the JPEG codecs' table")
     args = parser.parse_args()
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
 
     work = Path(tempfile.mkdtemp(prefix="bench-convert-"))
     try:
-        rows = []
+        rows, jpeg_rows = [], []
         for name, generator, count in (
             ("near-free (U-Net-256 ngf 1)", {"name": "unet256", "ngf": 1}, args.count),
             ("small (ResNet-6 ngf 2)", {"name": "resnet6", "ngf": 2}, args.count),
@@ -281,10 +318,17 @@ def main() -> None:
             if not inputs.exists():
                 write_inputs(inputs, count, args.size)
             spec = {"method": "cyclegan", "generator": generator | {"norm": "instance"}, "size": args.size}
-            rates = bench(name, spec, inputs, work, args)
-            rows.append((name, count, rates))
-        cap = machinery(work / f"in-{args.count}", work, args)
+            if args.jpeg_codec:
+                jpeg_rows.append((name, count, jpeg_rates(spec, inputs, work, args)))
+            if not args.codecs_only:
+                rows.append((name, count, bench(name, spec, inputs, work, args)))
         where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+        if jpeg_rows:
+            print(f"\n{where}")
+            print_jpeg_rates(jpeg_rows, args)
+        if args.codecs_only:
+            return
+        cap = machinery(work / f"in-{args.count}", work, args)
         print(f"\n{where}, {args.size}x{args.size} JPEG in, PNG out, batch {args.batch_size}, {args.precision}")
         print(
             "| generator | images | bare net | serial (PNG level 6) | serial (PNG fast) | pipeline (img/s) "

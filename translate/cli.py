@@ -108,6 +108,13 @@ _PNG_COMPRESSION = typer.Option(
     help="PNG encoding, lossless either way: fast (zlib's run-length strategy: ~3x faster than Pillow's "
     "default level 6, photos ~1% larger) or a zlib level 0-9 (9: smallest, slowest).",
 )
+_JPEG_CODEC = typer.Option(
+    "auto",
+    "--jpeg-codec",
+    help="Who decodes JPEG inputs and encodes --format jpg results: torchvision (on the --device: nvJPEG on a GPU), "
+    "pillow (decoder processes, writer threads) or auto: torchvision on a GPU, else pillow. Same pixels within a "
+    "level; CMYK and other odd JPEGs always go through Pillow.",
+)
 
 # Videos (folders may hold them beside images; --input may be one video file); PyAV, the extra 'video'.
 _VIDEO_CODEC = typer.Option(
@@ -143,6 +150,7 @@ def convert(
     format: str = _FORMAT,
     quality: int = _QUALITY,
     png_compression: str = _PNG_COMPRESSION,
+    jpeg_codec: str = _JPEG_CODEC,
     bit_depth: str = _BIT_DEPTH,
     alpha: str = _ALPHA,
     video_codec: str = _VIDEO_CODEC,
@@ -173,6 +181,7 @@ def upscale(
     format: str = _FORMAT,
     quality: int = _QUALITY,
     png_compression: str = _PNG_COMPRESSION,
+    jpeg_codec: str = _JPEG_CODEC,
     bit_depth: str = _BIT_DEPTH,
     alpha: str = _ALPHA,
     video_codec: str = _VIDEO_CODEC,

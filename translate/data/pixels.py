@@ -301,15 +301,16 @@ def _on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return blended.astype(colour.dtype)
 
 
+def orientation_steps(orientation: int | None) -> tuple[bool, tuple[int, ...]]:
+    """(swap the first two axes, then the axes to flip) that turn HxW... pixels upright per an EXIF orientation
+    (1-8): one table for NumPy arrays (`upright_array`) and the tensors a device decoder gives."""
+    swap = orientation in (5, 6, 7, 8)  # transposed: then flipped into the right quarter turn
+    turned = {5: 1, 6: 2, 7: 3, 8: 4}.get(orientation, orientation) if swap else orientation
+    return swap, {2: (1,), 3: (0, 1), 4: (0,)}.get(turned, ())
+
+
 def upright_array(array: np.ndarray, orientation: int | None) -> np.ndarray:
     """HxWxC pixels turned upright per an EXIF orientation (1-8), as `PIL.ImageOps.exif_transpose` turns images."""
-    if orientation in (5, 6, 7, 8):
-        array = array.swapaxes(0, 1)  # transposed: then flipped into the right quarter turn
-        orientation = {5: 1, 6: 2, 7: 3, 8: 4}[orientation]
-    if orientation == 2:
-        return array[:, ::-1]
-    if orientation == 3:
-        return array[::-1, ::-1]
-    if orientation == 4:
-        return array[::-1]
-    return array
+    swap, flips = orientation_steps(orientation)
+    array = array.swapaxes(0, 1) if swap else array
+    return np.flip(array, flips) if flips else array

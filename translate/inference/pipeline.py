@@ -17,11 +17,12 @@ and the evaluations all come here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from translate.atomic import write_text
+from translate.atomic import atomic_path, write_text
 from translate.data.domains import resolve_domain
 from translate.data.folders import find_images, safe_output_path
 from translate.data.images import PNG_FAST
@@ -39,6 +40,7 @@ from translate.data.pixels import Pixels, read_pixels, resize_pixels, save_pixel
 from translate.data.tiff import header_size
 from translate.errors import ConfigError, DataError
 from translate.inference.cpu_trial import CpuTrial
+from translate.inference.jpeg import JPEG_CODECS, Compressed, EncodedFetch, decode, read_compressed, uses_torchvision
 from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling
 from translate.progress import TrainingProgress
 
@@ -74,6 +76,7 @@ class ConvertOptions:
     writers: int | None = None  # encoding threads; None: one per core not decoding, at least 2
     bit_depth: str | int = "auto"  # 8, 16 (PNG and TIFF only) or auto: as each input, where the format allows
     alpha: str = "keep"  # keep: inputs' transparency goes into results that hold it (PNG, WebP, TIFF); drop
+    jpeg_codec: str = "auto"  # torchvision: JPEG decoded and encoded on the device (inference/jpeg.py); pillow; auto
 
     def validate(self) -> None:
         if self.batch_size < 1:
@@ -97,6 +100,8 @@ class ConvertOptions:
         if self.alpha not in ALPHA_CHOICES:
             raise ConfigError(f"--alpha {self.alpha!r}: choose keep or drop")
         check_tiling(self.tile, self.tile_overlap)
+        if self.jpeg_codec not in JPEG_CODECS:
+            raise ConfigError(f"--jpeg-codec {self.jpeg_codec!r}: choose one of {', '.join(JPEG_CODECS)}")
 
     def check_channels(self, channels: int) -> None:
         """Refuse a --format that cannot hold a model's results of `channels`: 4 (RGBA) not in JPEG, more
@@ -233,14 +238,15 @@ class DecodedBatch:
     groups: list[tuple[list[int], torch.Tensor]]  # (job indices, their pixels); one group unless EXIF quirks
     errors: list[tuple[int, str]]  # (job index, reason)
     alphas: dict[int, np.ndarray] = field(default_factory=dict)  # job index -> its input's alpha plane
+    compressed: list[Compressed] = field(default_factory=list)  # JPEG files for the device decoder (jpeg.py)
 
     def __len__(self) -> int:
-        return sum(len(indices) for indices, _ in self.groups) + len(self.errors)
+        return sum(len(indices) for indices, _ in self.groups) + len(self.errors) + len(self.compressed)
 
     def pin_memory(self) -> DecodedBatch:
         """What the DataLoader's pin-memory thread calls (GPU only): page-locked pixels copy asynchronously."""
         pinned = [(indices, pixels.pin_memory()) for indices, pixels in self.groups]
-        return DecodedBatch(pinned, self.errors, self.alphas)
+        return DecodedBatch(pinned, self.errors, self.alphas, self.compressed)
 
 
 class BatchDecoder:
@@ -253,19 +259,30 @@ class BatchDecoder:
         batches: list[list[int]],
         alpha: bool = False,
         channels: int = 3,
+        compressed: bool = False,
     ) -> None:
         self.jobs, self.sizes, self.batches = jobs, sizes, batches
         self.alpha = alpha  # read the inputs' alpha planes (for results that keep them)
         self.channels = channels  # the model's input channels (data.pixels.fit_channels)
+        self.compressed = compressed  # JPEG files as bytes for the device decoder (jpeg.read_compressed)
 
     def __len__(self) -> int:
         return len(self.batches)
 
     def __getitem__(self, batch: int) -> DecodedBatch:
+        return self.decode(self.batches[batch], self.compressed)
+
+    def decode(self, batch: list[int], compressed: bool = False) -> DecodedBatch:
+        """These jobs decoded with Pillow, or with `compressed`, JPEG files the device can decode as bytes."""
         by_shape: dict[tuple[tuple[int, ...], str], tuple[list[int], list[np.ndarray]]] = {}
         errors: list[tuple[int, str]] = []
         alphas: dict[int, np.ndarray] = {}
-        for index in self.batches[batch]:
+        files: list[Compressed] = []
+        for index in batch:
+            found = read_compressed(self.jobs[index].source, index, self.sizes[index]) if compressed else None
+            if found is not None:
+                files.append(found)
+                continue
             try:
                 decoded = self._decode(index)
             except DataError as exc:
@@ -279,7 +296,7 @@ class BatchDecoder:
             if decoded.alpha is not None:
                 alphas[index] = decoded.alpha
         groups = [(indices, torch.from_numpy(np.stack(arrays))) for indices, arrays in by_shape.values()]
-        return DecodedBatch(groups, errors, alphas)
+        return DecodedBatch(groups, errors, alphas, files)
 
     def _decode(self, index: int) -> Pixels:
         """The image at its own depth, resized to its working size; its alpha plane stays at the input's
@@ -289,6 +306,16 @@ class BatchDecoder:
         if wanted is not None and (width, height) != wanted:
             return Pixels(resize_pixels(decoded.colour, wanted), decoded.alpha)
         return decoded
+
+
+def decode_on_device(decoded: DecodedBatch, decoder: BatchDecoder, device: torch.device) -> DecodedBatch:
+    """The batch with its JPEG files decoded on `device` (jpeg.decode); files the decoder refuses go the
+    Pillow route here, so a broken one is reported with the reason it always had."""
+    if not decoded.compressed:
+        return decoded
+    groups, refused = decode(decoded.compressed, device)
+    pillow = decoder.decode(refused) if refused else DecodedBatch([], [])
+    return DecodedBatch(decoded.groups + groups + pillow.groups, decoded.errors + pillow.errors, decoded.alphas)
 
 
 def _as_is(batch: DecodedBatch) -> DecodedBatch:
@@ -368,7 +395,14 @@ class Writer:
     def submit(
         self, pixels: np.ndarray, target: Path, size: tuple[int, int] | None, alpha: np.ndarray | None = None
     ) -> None:
-        self.pending.append((self.pool.submit(self._write, pixels, target, size, alpha), target))
+        self._queue(self.pool.submit(self._write, pixels, target, size, alpha), target)
+
+    def submit_file(self, data: bytes, target: Path) -> None:
+        """Write a result encoded elsewhere (JPEG from the device: jpeg.EncodedFetch)."""
+        self._queue(self.pool.submit(_write_bytes, data, target), target)
+
+    def _queue(self, future: Future, target: Path) -> None:
+        self.pending.append((future, target))
         while len(self.pending) > self.limit:
             self._finish_oldest()
 
@@ -395,6 +429,11 @@ class Writer:
                 self._finish_oldest()
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_bytes(data: bytes, target: Path) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -465,7 +504,12 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
     restore = options.size is not None and options.keep_size and translator.scale == 1
     workers = _auto_workers(len(jobs), options.batch_size) if options.workers is None else options.workers
     batches = group_batches(sizes, options.batch_size)
-    decoder = BatchDecoder(jobs, sizes, batches, alpha=options.keeps_alpha, channels=translator.in_channels)
+    jpeg = uses_torchvision(options.jpeg_codec, translator.device)
+    compressed = jpeg and translator.in_channels in (1, 3)
+    decoder = BatchDecoder(jobs, sizes, batches, options.keeps_alpha, translator.in_channels, compressed)
+    # Results encoded on the device: JPEG of 3 channels, not resized back (that is Pillow's bicubic, in the writers)
+    encode = jpeg and options.format == "jpg" and translator.out_channels == 3 and not restore
+    fetch = functools.partial(EncodedFetch, quality=options.quality) if encode else None
     loader = _decoded_batches(decoder, workers, pin=translator.device.type == "cuda")
     writer = Writer(options.writers or _auto_writers(workers), options)
     trial = CpuTrial() if translator.device.type == "cpu" else None
@@ -475,6 +519,9 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
     def write(started: list[tuple[list[int], Fetch]]) -> None:
         for indices, results in started:
             for index, result in zip(indices, results.get(), strict=True):
+                if isinstance(result, bytes):  # encoded on the device
+                    writer.submit_file(result, jobs[index].target)
+                    continue
                 size = originals[index] if restore else None
                 writer.submit(result, jobs[index].target, size, alphas.pop(index, None))
 
@@ -482,10 +529,11 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
     with TrainingProgress(len(jobs), done, show, max(1, len(jobs) // 10), "convert", "image") as progress:
         try:
             for decoded in loader:
+                decoded = decode_on_device(decoded, decoder, translator.device)
                 report.failures += [(str(jobs[index].source), reason) for index, reason in decoded.errors]
                 alphas.update(decoded.alphas)
                 # This batch starts before the previous one is written out: a GPU is never left idle.
-                started = _start(translator, decoded, trial, options)
+                started = _start(translator, decoded, trial, options, fetch)
                 write(previous)
                 previous = started
                 done += len(decoded)
@@ -501,10 +549,15 @@ def _convert_share(translator: Translator, jobs: list[Job], options: ConvertOpti
 
 
 def _start(
-    translator: Translator, decoded: DecodedBatch, trial: CpuTrial | None, options: ConvertOptions
+    translator: Translator,
+    decoded: DecodedBatch,
+    trial: CpuTrial | None,
+    options: ConvertOptions,
+    fetch: Callable[..., Any] | None = None,
 ) -> list[tuple[list[int], Fetch]]:
     """Start the network on a batch: a run per group of same-size images, or on a CPU, when its trial
-    says so, a run per image (see `CpuTrial`); results at the bits `options` give each group."""
+    says so, a run per image (see `CpuTrial`); results at the bits `options` give each group, fetched by
+    `fetch` (None: `runner.Fetch`; `jpeg.EncodedFetch`: as JPEG files)."""
     started = []
     for indices, pixels in decoded.groups:
         bits = options.output_bits(pixels.element_size() * 8)  # uint8 or uint16 pixels
@@ -514,7 +567,7 @@ def _start(
             runs = [([index], pixels[i : i + 1]) for i, index in enumerate(indices)]
         for run, run_pixels in runs:
             with trial.timing(len(run)) if trial is not None else contextlib.nullcontext():
-                started.append((run, translator.start_pixels(run_pixels, bits)))
+                started.append((run, translator.start_pixels(run_pixels, bits, fetch)))
     return started
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,28 +148,32 @@ class Translator:
         """NCHW float in [-1, 1], all of one size -> NHWC uint8 results (SR: `scale` times larger)."""
         return self.start_batch(batch).get()
 
-    def start_batch(self, batch: torch.Tensor, bits: int = 8) -> Fetch:
-        """`run_batch` whose results are fetched later (see `Fetch`), as uint8 or (`bits` 16) uint16."""
+    def start_batch(self, batch: torch.Tensor, bits: int = 8, fetch: Callable[..., Any] | None = None) -> Fetch:
+        """`run_batch` whose results are fetched later (see `Fetch`), as uint8 or (`bits` 16) uint16; `fetch`
+        takes the place of `Fetch` (`jpeg.EncodedFetch`: the results encoded where they are)."""
         to_pixels = functools.partial(quantize, bits=bits)
+        fetch = fetch or Fetch
         x = batch.to(self.device, non_blocking=True)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             if self._translate is not None:
-                return Fetch(to_pixels(self._translate(x)))
+                return fetch(to_pixels(self._translate(x)))
             check_tiling(self.tile, self.tile_overlap)
             if self.tile and max(x.shape[-2:]) > self.tile:  # large photos: tile by tile, one by one
                 tiled = [
                     upscale_image(self.net, image, self.scale, self.tile, self.tile_overlap, to_pixels) for image in x
                 ]
-                return Fetch(np.stack(tiled))
-            return Fetch(to_pixels(self.net(x)))
+                return fetch(np.stack(tiled))
+            return fetch(to_pixels(self.net(x)))
 
     def run_pixels(self, pixels: torch.Tensor, bits: int | None = None) -> np.ndarray:
         """NHWC uint8 or uint16 (as decoded) -> NHWC results at `bits` (8 or 16; None: the input's depth)."""
         return self.start_pixels(pixels, bits).get()
 
-    def start_pixels(self, pixels: torch.Tensor, bits: int | None = None) -> Fetch:
+    def start_pixels(
+        self, pixels: torch.Tensor, bits: int | None = None, fetch: Callable[..., Any] | None = None
+    ) -> Fetch:
         """`run_pixels` whose results are fetched later (see `Fetch`). Scaling to [-1, 1] happens on the
         device: 8-bit pixels are a quarter of float32's bytes to move between processes and to a GPU, and
         16-bit ones reach the network with all their 65536 levels."""
@@ -185,7 +189,7 @@ class Translator:
         x = torch.empty(n, c, h, w, device=self.device, memory_format=layout)
         x.copy_(pixels.to(self.device, non_blocking=True).permute(0, 3, 1, 2))
         # 8 bits: `images.image_to_tensor`'s float32 arithmetic
-        return self.start_batch(x.sub_(middle).mul_(1 / middle), bits or depth)
+        return self.start_batch(x.sub_(middle).mul_(1 / middle), bits or depth, fetch)
 
     def __call__(self, images: Image.Image | list[Image.Image]) -> Image.Image | list[Image.Image]:
         """Translate one PIL image or a list (any modes and sizes). Results are 8-bit RGB, or RGBA with the
