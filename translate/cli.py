@@ -108,6 +108,19 @@ _PNG_COMPRESSION = typer.Option(
     help="PNG encoding, lossless either way: fast (zlib's run-length strategy: ~3x faster than Pillow's "
     "default level 6, photos ~1% larger) or a zlib level 0-9 (9: smallest, slowest).",
 )
+_ENCODERS = typer.Option(
+    "auto",
+    "--encoders",
+    help="What encodes and writes the results: threads (they share Python's lock with the main loop), processes "
+    "(each result is copied to them; no shared lock) or auto (threads, until measurement picks per machine).",
+)
+_COMPILE = typer.Option(
+    False,
+    "--compile",
+    help="torch.compile the generator together with the conversion to pixels (on a GPU as CUDA graphs): the "
+    "first batch of each shape (image size, batch count) compiles for about a minute; after 8 shapes the rest "
+    "run uncompiled. Tiled upscaling (images larger than --tile) runs uncompiled.",
+)
 
 # Videos (folders may hold them beside images; --input may be one video file); PyAV, the extra 'video'.
 _VIDEO_CODEC = typer.Option(
@@ -143,6 +156,8 @@ def convert(
     format: str = _FORMAT,
     quality: int = _QUALITY,
     png_compression: str = _PNG_COMPRESSION,
+    encoders: str = _ENCODERS,
+    compile: bool = _COMPILE,
     bit_depth: str = _BIT_DEPTH,
     alpha: str = _ALPHA,
     video_codec: str = _VIDEO_CODEC,
@@ -173,6 +188,8 @@ def upscale(
     format: str = _FORMAT,
     quality: int = _QUALITY,
     png_compression: str = _PNG_COMPRESSION,
+    encoders: str = _ENCODERS,
+    compile: bool = _COMPILE,
     bit_depth: str = _BIT_DEPTH,
     alpha: str = _ALPHA,
     video_codec: str = _VIDEO_CODEC,
