@@ -26,7 +26,12 @@ bench="$PY tools/bench.py --steps 10 --warmup 3"
 convert="$PY tools/bench_convert.py --count 600 --real-count 400 --batch-size 16 --breakdown"
 step 200 bench-convert-bf16 $convert --precision bf16
 step 200 bench-convert-fp32 $convert
+# Conversion's switches (issue 19 item 4; their defaults are chosen from this table): encoder threads or
+# processes, eager or compiled, after a warm-up that compiles each generator once (counts are multiples of 16).
+step 180 bench-convert-switches $PY tools/bench_convert.py --count 512 --real-count 400 --batch-size 16 \
+    --precision bf16 --generators near-free,real --encoders threads,processes --compile --switches-only
 step 150 gpu-tests $PY -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_speed_switches.py
+step 120 gpu-convert-tests $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_convert_speedups.py
 # The whole CLI process against the bare step (issue 19: within 5%), CycleGAN and pix2pix at 256 px, batch 1.
 # With .ref/cut (tools/gpu_prepare.sh), the reference code on the same data too (target: 4x its speed).
 reference=$([ -f .ref/cut/train.py ] && echo "--reference .ref/cut")

@@ -4,7 +4,9 @@ The pipeline's writer (`pipeline.Writer`) runs `write_result` on threads or, wit
 in processes that share no GIL with the main loop. Those processes start from a fresh interpreter
 (forkserver or spawn: the parent may hold CUDA and threads, which a fork would copy half-way) and
 import this module alone, so it imports numpy, Pillow and `translate.data.pixels`, never torch:
-tests/test_lazy_imports.py checks it.
+tests/test_lazy_imports.py checks it. Like any process pool started that way, they re-import the
+parent's main script: a script that converts with them needs the `if __name__ == "__main__":` guard
+(the `translate` command has it).
 """
 
 from __future__ import annotations
