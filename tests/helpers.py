@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -64,6 +66,24 @@ def random_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
 def write(path: Path, pixels: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels).save(path)
+    return path
+
+
+def write_png16(path: Path, pixels: np.ndarray, exif: bytes | None = None) -> Path:
+    """A 16-bit PNG (grey, grey+alpha, RGB or RGBA by the channel count), unfiltered, by the PNG spec alone."""
+    planes = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    height, width, channels = planes.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    rows = b"".join(b"\x00" + planes[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    extra = chunk(b"eXIf", exif) if exif else b""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = chunk(b"IHDR", header) + extra + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + data)
     return path
 
 

@@ -1,14 +1,12 @@
 """16-bit images and alpha planes through conversion: read at full depth, written at 8 or 16 bits, transparency kept.
 
 Most checks run an identity network (a Translator around nn.Identity, or a nearest-neighbour 2x upscaler), so
-every output pixel has a known exact value. 16-bit PNG inputs are written by a few lines of zlib here,
+every output pixel has a known exact value. 16-bit PNG inputs are written by a few lines of zlib (helpers),
 independently of the OpenCV encoder under test; 16-bit TIFFs by tifffile.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import cv2
@@ -18,7 +16,7 @@ import tifffile
 import torch
 from PIL import Image, ImageOps
 
-from tests.helpers import cli, one_line_error, random_rgb
+from tests.helpers import cli, one_line_error, random_rgb, write_png16
 from translate.data.images import image_to_pixels, load_image
 from translate.data.pixels import read_pixels, upright_array
 from translate.inference.runner import Translator
@@ -33,24 +31,6 @@ def identity() -> Translator:
 
 def nearest_upscaler() -> Translator:
     return Translator(torch.nn.Upsample(scale_factor=2, mode="nearest"), UPSCALER_SPEC, torch.device("cpu"))
-
-
-def write_png16(path: Path, pixels: np.ndarray, exif: bytes | None = None) -> Path:
-    """A 16-bit PNG (grey, grey+alpha, RGB or RGBA by the channel count), unfiltered, by the PNG spec alone."""
-    planes = pixels[:, :, None] if pixels.ndim == 2 else pixels
-    height, width, channels = planes.shape
-    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    rows = b"".join(b"\x00" + planes[y].astype(">u2").tobytes() for y in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    extra = chunk(b"eXIf", exif) if exif else b""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = chunk(b"IHDR", header) + extra + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + data)
-    return path
 
 
 def read_png16(path: Path) -> np.ndarray:

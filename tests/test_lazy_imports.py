@@ -77,6 +77,7 @@ LIGHT = {
     "translate.pretrained": ("torch",),
     "translate.data.images": ("torch",),
     "translate.data.pixels": ("torch", "cv2"),  # OpenCV only once a 16-bit colour file comes
+    "translate.inference.encoding": ("torch",),  # what encoder processes import (--encoders processes)
     "translate.data.datasets": ("albumentations", "cv2"),  # super-resolution data never augments
     "translate.inference.runner": ("accelerate",),  # the Python API on images
 }

@@ -157,9 +157,9 @@ def test_a_failing_write_stops_the_run_with_the_path(tmp_path, tiny_model, monke
     inputs.mkdir()
     for i, scene in enumerate(make_domain_images(12, 32, seed=1)):  # more than the decoder runs ahead
         Image.fromarray(scene).save(inputs / f"{i}.png")
-    from translate.inference import pipeline
+    from translate.inference import encoding
 
-    real, calls = pipeline.save_pixels, []
+    real, calls = encoding.save_pixels, []
 
     def disk_full_after_two(image, path, **options):
         calls.append(path)
@@ -167,7 +167,7 @@ def test_a_failing_write_stops_the_run_with_the_path(tmp_path, tiny_model, monke
             raise OSError(errno.ENOSPC, "No space left on device")
         real(image, path, **options)
 
-    monkeypatch.setattr(pipeline, "save_pixels", disk_full_after_two)  # the writer threads' binding
+    monkeypatch.setattr(encoding, "save_pixels", disk_full_after_two)  # the writer threads' binding
     out = tmp_path / "out"
     with pytest.raises(DataError, match="cannot write .*No space left on device"):
         convert_folder(tiny_model, inputs, out, device="cpu", batch_size=1, workers=0)

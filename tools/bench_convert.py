@@ -19,6 +19,11 @@ at the mode its CPU trial settles on, N times: the pipeline's own cost once its 
 machine's drift (10-20% between runs on a shared VM) hitting both alike; each round's pipeline rate is
 given whole and after its first run (the bare rate, too, leaves out loading and warming up).
 
+`--encoders threads,processes` and `--compile` add a table of the pipeline's switches, so that their
+defaults can be chosen by measurement: images/s of the pipeline with each encoder kind, uncompiled and
+(with `--compile`) compiled, each after a warm-up run of one batch of every shape (which compiles);
+`--switches-only` prints that table alone, `--generators` picks the rows.
+
     python tools/bench_convert.py --count 200 --real-count 24
     python tools/bench_convert.py --count 16 --real-count 32 --rounds 4
 
@@ -28,12 +33,16 @@ network; `--codecs-only` prints that table alone:
 
     python tools/bench_convert.py --count 600 --real-count 1000 --batch-size 32 --precision bf16 \
         --jpeg-codec pillow,torchvision --codecs-only
+
+    python tools/bench_convert.py --count 512 --real-count 400 --batch-size 16 --generators near-free,real \
+        --encoders threads,processes --compile --switches-only
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import shutil
 import statistics
 import tempfile
@@ -56,6 +65,11 @@ from translate.nets.builders import build_generator
 
 REAL = {"name": "resnet9", "ngf": 64, "norm": "instance"}  # the issue's real generator
 REAL_NAME = "resnet9-ngf64"
+GENERATORS = {  # --generators: the rows' names and generators
+    "near-free": ("near-free (U-Net-256 ngf 1)", {"name": "unet256", "ngf": 1}),
+    "small": ("small (ResNet-6 ngf 2)", {"name": "resnet6", "ngf": 2}),
+    "real": (REAL_NAME, REAL),
+}
 
 
 def photos(count: int, size: int) -> list[np.ndarray]:
@@ -149,7 +163,7 @@ def breakdown(images: int) -> Iterator[None]:
         (runner.Translator, "start_pixels", timed_call("main: starting the network", runner.Translator.start_pixels)),
         (runner.Fetch, "get", timed_call("main: waiting for results", runner.Fetch.get)),
         (pipeline.Writer, "submit", timed_call("main: handing to writers", pipeline.Writer.submit)),
-        (pipeline.Writer, "_write", timed_call("writers: CPU time", pipeline.Writer._write, time.thread_time)),
+        (pipeline, "write_result", timed_call("writers: CPU time", pipeline.write_result, time.thread_time)),
     ]
     try:
         with contextlib.ExitStack() as patches:
@@ -265,8 +279,44 @@ def machinery(inputs: Path, work: Path, args) -> float:
     spec = {"method": "cyclegan", "generator": {"name": "unet256"}, "size": args.size}  # 256: no padding
     translator = Translator(torch.nn.Identity(), spec, torch.device(args.device), args.precision)
     options = pipeline.ConvertOptions(batch_size=args.batch_size, workers=args.workers)
-    with mock.patch.object(pipeline.Writer, "_write", lambda self, *written: None):
+    with mock.patch.object(pipeline, "write_result", lambda *args: None):
         return timed(lambda: pipeline.convert(translator, inputs, work / "machinery", options).converted)
+
+
+def switches(model: Path, inputs: Path, work: Path, args) -> dict[str, float]:
+    """Pipeline images/s per switch setting ("threads", "processes", "threads+compile", ...). Each setting
+    first converts a warm-up folder holding one batch of every shape the timed run meets (the compiled
+    network compiles there, and the encoder processes' server starts), then the whole folder."""
+    tag, names = model.name, sorted(p.name for p in inputs.glob("*.jpg"))
+    warm = work / f"warm-{tag}"
+    warm.mkdir(exist_ok=True)
+    for name in names[: args.batch_size + len(names) % args.batch_size]:  # same-size inputs: every batch shape
+        shutil.copy(inputs / name, warm / name)
+    options = {"batch_size": args.batch_size, "workers": args.workers}
+    rates = {}
+    for compiled in (False, True) if args.compile else (False,):
+        translator = Translator.load(model, device=args.device, precision=args.precision, compile=compiled)
+        for kind in args.encoders:
+            label = kind + ("+compile" if compiled else "")
+            done = translator.convert_folder(warm, work / f"warm-{tag}-{label}", encoders=kind, **options)
+            assert done.converted == len(list(warm.glob("*.jpg"))), done.summary()
+            run = functools.partial(translator.convert_folder, inputs, work / f"switch-{tag}-{label}", encoders=kind)
+            rates[label] = timed(lambda run=run: run(**options).converted)
+    return rates
+
+
+def print_switches(rows: list[tuple[str, int, dict[str, float]]], args) -> None:
+    labels = list(rows[0][2])
+    print(f"\n{_where(args)}, pipeline switches, images/s after a warm-up ({args.precision}, batch {args.batch_size}):")
+    print(f"| generator | images | {' | '.join(labels)} | {' | '.join(f'{k}/{labels[0]}' for k in labels[1:])} |")
+    print("|---|---|" + "---|" * (2 * len(labels) - 1))
+    for name, count, rates in rows:
+        ratios = " | ".join(f"{rates[k] / rates[labels[0]]:.3f}" for k in labels[1:])
+        print(f"| {name} | {count} | {' | '.join(_rate(rates[k]) for k in labels)} | {ratios} |")
+
+
+def _where(args) -> str:
+    return torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
 
 
 def _rate(images_per_second: float) -> str:
@@ -302,34 +352,50 @@ def main() -> None:
     )
     parser.add_argument("--jpeg-codec", default="", help="e.g. pillow,torchvision: also JPEG output with each codec")
     parser.add_argument("--codecs-only", action="store_true", help="with --jpeg-codec: only the JPEG codecs' table")
+    parser.add_argument("--encoders", default="threads", help="encoder kinds to compare, e.g. threads,processes")
+    parser.add_argument("--compile", action="store_true", help="compare each encoder kind compiled too")
+    parser.add_argument("--switches-only", action="store_true", help="print the switches' table alone")
+    parser.add_argument("--generators", default=",".join(GENERATORS), help="rows: near-free, small, real")
     args = parser.parse_args()
+    args.encoders, args.generators = args.encoders.split(","), args.generators.split(",")
+    unknown = set(args.generators) - set(GENERATORS)
+    if unknown:
+        parser.error(f"--generators: unknown {', '.join(sorted(unknown))} (choose from {', '.join(GENERATORS)})")
+    if args.rounds and "real" not in args.generators:
+        parser.error("--rounds runs the real generator: keep it in --generators")
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
 
     work = Path(tempfile.mkdtemp(prefix="bench-convert-"))
     try:
-        rows, jpeg_rows = [], []
-        for name, generator, count in (
-            ("near-free (U-Net-256 ngf 1)", {"name": "unet256", "ngf": 1}, args.count),
-            ("small (ResNet-6 ngf 2)", {"name": "resnet6", "ngf": 2}, args.count),
-            (REAL_NAME, REAL, args.real_count),
-        ):
+        rows, jpeg_rows, switch_rows = [], [], []
+        for key in args.generators:
+            name, generator = GENERATORS[key]
+            count = args.real_count if key == "real" else args.count
             inputs = work / f"in-{count}"
             if not inputs.exists():
                 write_inputs(inputs, count, args.size)
             spec = {"method": "cyclegan", "generator": generator | {"norm": "instance"}, "size": args.size}
             if args.jpeg_codec:
                 jpeg_rows.append((name, count, jpeg_rates(spec, inputs, work, args)))
-            if not args.codecs_only:
+            if not (args.codecs_only or args.switches_only):
                 rows.append((name, count, bench(name, spec, inputs, work, args)))
-        where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+            if args.switches_only or args.compile or args.encoders != ["threads"]:
+                model = work / f"model-{name.split()[0]}"
+                if not model.exists():
+                    save_model(build_generator(**spec["generator"]), spec, model)
+                switch_rows.append((name, count, switches(model, inputs, work, args)))
         if jpeg_rows:
-            print(f"\n{where}")
+            print(f"\n{_where(args)}")
             print_jpeg_rates(jpeg_rows, args)
-        if args.codecs_only:
+        if switch_rows:
+            print_switches(switch_rows, args)
+        if args.codecs_only or args.switches_only:
             return
+        if not (work / f"in-{args.count}").exists():
+            write_inputs(work / f"in-{args.count}", args.count, args.size)
         cap = machinery(work / f"in-{args.count}", work, args)
-        print(f"\n{where}, {args.size}x{args.size} JPEG in, PNG out, batch {args.batch_size}, {args.precision}")
+        print(f"\n{_where(args)}, {args.size}x{args.size} JPEG in, PNG out, batch {args.batch_size}, {args.precision}")
         print(
             "| generator | images | bare net | serial (PNG level 6) | serial (PNG fast) | pipeline (img/s) "
             "| pipeline/serial | pipeline/serial-fast | pipeline/bare |"

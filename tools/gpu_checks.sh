@@ -28,8 +28,8 @@ $PY -c "import torch, accelerate; print('torch', torch.__version__, 'accelerate'
 
 bench="$PY tools/bench.py --steps 10 --warmup 3"
 convert="$PY tools/bench_convert.py --count 600 --real-count 400 --batch-size 16 --breakdown"
-step 150 gpu-tests $PY -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_speed_switches.py \
-    tests/test_jpeg_codec.py
+step 150 gpu-tests $PY -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_speed_switches.py
+step 90 gpu-convert-tests $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_jpeg_codec.py tests/test_convert_speedups.py
 # The step captured as a CUDA graph (--compile step) against eager and compiled, bare: the issue's 4x lever.
 step 150 bench-capture $bench --methods cyclegan --size 256 --batch-size 1 \
     --settings fp32,default,default+bf16,default+bf16+compile,default+bf16+capture
@@ -42,6 +42,10 @@ step 150 bench-convert-bf16 $convert --precision bf16
 # JPEG on the device (nvJPEG) against Pillow: JPEG output with each codec (issue 19 item 4).
 step 90 bench-convert-jpeg $PY tools/bench_convert.py --count 600 --real-count 1000 --batch-size 32 --precision bf16 \
     --jpeg-codec pillow,torchvision --codecs-only
+# Conversion's switches (their defaults are chosen from this table): encoder threads or processes, eager or
+# compiled, after a warm-up that compiles each generator once (counts are multiples of 16).
+step 180 bench-convert-switches $PY tools/bench_convert.py --count 512 --real-count 400 --batch-size 16 \
+    --precision bf16 --generators near-free,real --encoders threads,processes --compile --switches-only
 step 200 bench-cli $PY tools/bench_cli.py --methods cyclegan,pix2pix --size 256 --batch-size 1 --workers 4
 step 100 bench-convert-fp32 $convert
 step 60 bench-pix2pix $bench --methods pix2pix --pix2pix-size 256 --batch-size 1 --settings fp32,default,default+bf16

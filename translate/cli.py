@@ -115,6 +115,19 @@ _JPEG_CODEC = typer.Option(
     "pillow (decoder processes, writer threads) or auto: torchvision on a GPU, else pillow. Same pixels within a "
     "level; CMYK and other odd JPEGs always go through Pillow.",
 )
+_ENCODERS = typer.Option(
+    "auto",
+    "--encoders",
+    help="What encodes and writes the results: threads (they share Python's lock with the main loop), processes "
+    "(each result is copied to them; no shared lock) or auto (threads, until measurement picks per machine).",
+)
+_COMPILE = typer.Option(
+    False,
+    "--compile",
+    help="torch.compile the generator together with the conversion to pixels (on a GPU as CUDA graphs): the "
+    "first batch of each shape (image size, batch count) compiles for about a minute; after 8 shapes the rest "
+    "run uncompiled. Tiled upscaling (images larger than --tile) runs uncompiled.",
+)
 
 # Videos (folders may hold them beside images; --input may be one video file); PyAV, the extra 'video'.
 _VIDEO_CODEC = typer.Option(
@@ -151,6 +164,8 @@ def convert(
     quality: int = _QUALITY,
     png_compression: str = _PNG_COMPRESSION,
     jpeg_codec: str = _JPEG_CODEC,
+    encoders: str = _ENCODERS,
+    compile: bool = _COMPILE,
     bit_depth: str = _BIT_DEPTH,
     alpha: str = _ALPHA,
     video_codec: str = _VIDEO_CODEC,
@@ -182,6 +197,8 @@ def upscale(
     quality: int = _QUALITY,
     png_compression: str = _PNG_COMPRESSION,
     jpeg_codec: str = _JPEG_CODEC,
+    encoders: str = _ENCODERS,
+    compile: bool = _COMPILE,
     bit_depth: str = _BIT_DEPTH,
     alpha: str = _ALPHA,
     video_codec: str = _VIDEO_CODEC,

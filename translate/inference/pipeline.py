@@ -9,7 +9,8 @@ and the evaluations all come here.
   files that are not images are reported without decoding them.
 - DataLoader workers read and decode; the model runs under `inference_mode` at the chosen
   precision; a pool of writer threads encodes and writes atomically while the next batch computes
-  (Pillow releases the GIL while it encodes).
+  (Pillow releases the GIL while it encodes), or with `--encoders processes` a pool of encoder
+  processes (`encoding.py`: no GIL shared with the main loop at all).
 - Every file that cannot be read is skipped with its reason, listed in OUTPUT/failures.json; a
   write that fails (disk full) stops the run with the path, since later writes would fail too.
 """
@@ -23,7 +24,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,14 +33,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from translate.atomic import atomic_path, write_text
+from translate.atomic import write_text
 from translate.data.domains import resolve_domain
 from translate.data.folders import find_images, safe_output_path
 from translate.data.images import PNG_FAST
-from translate.data.pixels import Pixels, read_pixels, resize_pixels, save_pixels, with_alpha
+from translate.data.pixels import Pixels, read_pixels, resize_pixels
 from translate.data.tiff import header_size
 from translate.errors import ConfigError, DataError
 from translate.inference.cpu_trial import CpuTrial
+from translate.inference.encoding import ENCODERS, encoder_kind, encoder_pool, write_file, write_result
 from translate.inference.jpeg import JPEG_CODECS, Compressed, EncodedFetch, decode, read_compressed, uses_torchvision
 from translate.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tiling
 from translate.progress import TrainingProgress
@@ -73,10 +75,11 @@ class ConvertOptions:
     overwrite: bool = False
     tile: int | None = DEFAULT_TILE  # SR only: LR tiles of at most this many pixels (0/None: whole images)
     tile_overlap: int = DEFAULT_OVERLAP
-    writers: int | None = None  # encoding threads; None: one per core not decoding, at least 2
+    writers: int | None = None  # encoding threads or processes; None: one per core not decoding, at least 2
     bit_depth: str | int = "auto"  # 8, 16 (PNG and TIFF only) or auto: as each input, where the format allows
     alpha: str = "keep"  # keep: inputs' transparency goes into results that hold it (PNG, WebP, TIFF); drop
     jpeg_codec: str = "auto"  # torchvision: JPEG decoded and encoded on the device (inference/jpeg.py); pillow; auto
+    encoders: str = "auto"  # threads, processes or auto (encoding.ENCODERS): what runs the `writers`
 
     def validate(self) -> None:
         if self.batch_size < 1:
@@ -99,6 +102,8 @@ class ConvertOptions:
             raise ConfigError(f"--bit-depth 16 needs --format png or tif ({self.format} holds 8 bits only)")
         if self.alpha not in ALPHA_CHOICES:
             raise ConfigError(f"--alpha {self.alpha!r}: choose keep or drop")
+        if self.encoders not in ENCODERS:
+            raise ConfigError(f"--encoders {self.encoders!r}: choose {', '.join(ENCODERS)}")
         check_tiling(self.tile, self.tile_overlap)
         if self.jpeg_codec not in JPEG_CODECS:
             raise ConfigError(f"--jpeg-codec {self.jpeg_codec!r}: choose one of {', '.join(JPEG_CODECS)}")
@@ -383,36 +388,34 @@ def _auto_writers(decoders: int) -> int:
 
 
 class Writer:
-    """Encode and write results on a few threads, at most `limit` waiting; the first failure stops the run."""
+    """Encode and write results (`encoding.write_result`) on a few threads or processes (`options.encoders`),
+    at most `limit` waiting; the first failure stops the run."""
 
-    def __init__(self, threads: int, options: ConvertOptions) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="translate-writer")
+    def __init__(self, workers: int, options: ConvertOptions) -> None:
+        self.kind, self.workers = encoder_kind(options.encoders), workers
+        self.pool: Executor | None = None  # started with the first result (processes take a moment)
         self.pending: deque[tuple[Future, Path]] = deque()
-        self.limit = 4 * threads
+        self.limit = 4 * workers
         self.options = options
         self.written = 0
 
     def submit(
         self, pixels: np.ndarray, target: Path, size: tuple[int, int] | None, alpha: np.ndarray | None = None
     ) -> None:
-        self._queue(self.pool.submit(self._write, pixels, target, size, alpha), target)
+        encoding = (self.options.quality, self.options.png_compression)
+        self._queue(write_result, pixels, target, size, alpha, *encoding)
 
     def submit_file(self, data: bytes, target: Path) -> None:
         """Write a result encoded elsewhere (JPEG from the device: jpeg.EncodedFetch)."""
-        self._queue(self.pool.submit(_write_bytes, data, target), target)
+        self._queue(write_file, data, target)
 
-    def _queue(self, future: Future, target: Path) -> None:
-        self.pending.append((future, target))
+    def _queue(self, write: Callable[..., None], *args: Any) -> None:
+        """`write(*args)` on the pool; `args[1]` is the target path."""
+        if self.pool is None:
+            self.pool = encoder_pool(self.kind, self.workers)
+        self.pending.append((self.pool.submit(write, *args), args[1]))
         while len(self.pending) > self.limit:
             self._finish_oldest()
-
-    def _write(self, pixels: np.ndarray, target: Path, size: tuple[int, int] | None, alpha: np.ndarray | None) -> None:
-        """Resize back to `size` if asked, re-attach the input's alpha plane, encode at the pixels' depth."""
-        if size is not None and (pixels.shape[1], pixels.shape[0]) != size:
-            pixels = resize_pixels(pixels, size)
-        if alpha is not None:
-            pixels = with_alpha(pixels, alpha)
-        save_pixels(pixels, target, quality=self.options.quality, png_compression=self.options.png_compression)
 
     def _finish_oldest(self) -> None:
         future, target = self.pending.popleft()
@@ -428,12 +431,8 @@ class Writer:
             while self.pending:
                 self._finish_oldest()
         finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _write_bytes(data: bytes, target: Path) -> None:
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- running ----------------------------------------------------------------------------------------

@@ -89,10 +89,26 @@ class Fetch:
         return self._host
 
 
+def _quantized(run: Any) -> Any:
+    """`run` followed by `quantize`, as one function for torch.compile."""
+
+    def run_and_quantize(x: torch.Tensor, bits: int) -> torch.Tensor:
+        return quantize(run(x), bits)
+
+    return run_and_quantize
+
+
 class Translator:
     """A generator with its config.json, on a device, run the way it was trained to run."""
 
-    def __init__(self, net: torch.nn.Module, spec: dict[str, Any], device: torch.device, precision: str = "fp32"):
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        spec: dict[str, Any],
+        device: torch.device,
+        precision: str = "fp32",
+        compile: bool = False,
+    ):
         if precision not in PRECISIONS:
             raise ConfigError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
         if precision == "fp16" and device.type == "cpu":
@@ -106,15 +122,23 @@ class Translator:
         self.tile: int | None = DEFAULT_TILE
         self.tile_overlap = DEFAULT_OVERLAP
         self._translate = None if self.is_upscaler else make_batch_translator(self.net, spec)
+        # With `compile`: the network and the quantization as one compiled function (see `_to_pixels`).
+        self.compile = compile
+        self._compiled: dict[Any, Any] = {}
 
     @classmethod
     def load(
-        cls, source: str | Path, direction: str | None = None, device: str = "auto", precision: str = "fp32"
+        cls,
+        source: str | Path,
+        direction: str | None = None,
+        device: str = "auto",
+        precision: str = "fp32",
+        compile: bool = False,
     ) -> Translator:
         """Any model `translate.zoo.load_generator` accepts: run or model folder, pretrained name, weights file."""
         dev = pick_device(device)
         net, spec = load_generator(Path(source), direction, dev)
-        return cls(net, spec, dev, precision)
+        return cls(net, spec, dev, precision, compile)
 
     @property
     def is_upscaler(self) -> bool:
@@ -158,14 +182,28 @@ class Translator:
             x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             if self._translate is not None:
-                return fetch(to_pixels(self._translate(x)))
+                return fetch(self._to_pixels(self._translate, x, bits))
             check_tiling(self.tile, self.tile_overlap)
-            if self.tile and max(x.shape[-2:]) > self.tile:  # large photos: tile by tile, one by one
+            if self.tile and max(x.shape[-2:]) > self.tile:  # large photos: tile by tile, one by one (eager)
                 tiled = [
                     upscale_image(self.net, image, self.scale, self.tile, self.tile_overlap, to_pixels) for image in x
                 ]
                 return fetch(np.stack(tiled))
-            return fetch(to_pixels(self.net(x)))
+            return fetch(self._to_pixels(self.net, x, bits))
+
+    def _to_pixels(self, run: Any, x: torch.Tensor, bits: int) -> torch.Tensor:
+        """`quantize(run(x), bits)`; with `compile`, one function compiled by torch per batch shape (and
+        bits), on a GPU captured as CUDA graphs: one launch instead of one per layer."""
+        if not self.compile:
+            return quantize(run(x), bits)
+        if run not in self._compiled:
+            mode = "reduce-overhead" if self.device.type == "cuda" else None
+            self._compiled[run] = torch.compile(_quantized(run), dynamic=False, mode=mode)
+        if self.device.type != "cuda":
+            return self._compiled[run](x, bits)
+        # A CUDA graph's outputs are overwritten by its next replay: each result is copied out first.
+        torch.compiler.cudagraph_mark_step_begin()
+        return self._compiled[run](x, bits).clone()
 
     def run_pixels(self, pixels: torch.Tensor, bits: int | None = None) -> np.ndarray:
         """NHWC uint8 or uint16 (as decoded) -> NHWC results at `bits` (8 or 16; None: the input's depth)."""
@@ -237,17 +275,19 @@ def convert_folder(
     suffix: str = ".png",
     video_codec: str = DEFAULT_VIDEO_CODEC,
     crf: int = DEFAULT_CRF,
+    compile: bool = False,
     **options: Any,
 ) -> ConvertReport:
     """Load `model` and convert a folder (images and videos) or one video; returns its ConvertReport.
 
-    `options` are further `ConvertOptions` fields (overwrite, batch_size, workers, tile, quality, ...).
+    `compile`: see `Translator._to_pixels`. `options` are further `ConvertOptions` fields (overwrite,
+    batch_size, workers, tile, quality, encoders, ...).
     """
     settings = ConvertOptions(format=suffix.lstrip("."), **options)
     settings.validate()
     video = VideoOptions(video_codec, crf)
     video.validate()
-    translator = Translator.load(model, direction=direction, device=device, precision=precision)
+    translator = Translator.load(model, direction=direction, device=device, precision=precision, compile=compile)
     if require_upscaler and not translator.is_upscaler:
         raise ConfigError(f"--model {model} is a {translator.spec.get('method')} model, not a super-resolution one")
     return convert_media(translator, input_dir, output_dir, settings, video)
