@@ -22,8 +22,10 @@ from translate.data.pixels import resize_pixels, save_pixels, with_alpha
 
 # threads: Pillow and OpenCV release the GIL while they compress, but the rest of a write (arrays,
 # PIL objects, the atomic rename) holds it; processes: none of it does, at the cost of pickling each
-# result to them. auto is threads until the lead sets it by measurement (tools/bench_convert.py
-# --encoders threads,processes; docs/BENCHMARKS.md).
+# result to them. auto is threads: measured on a 2-core CPU (tools/bench_convert.py --encoders
+# threads,processes --switches-only, 256 px PNG out, two runs), processes ran at 0.49-0.55x of threads'
+# images/s with a near-free generator and 0.94-0.97x with ResNet-9; on a many-core GPU machine the
+# comparison is still to be made (tools/gpu_checks.sh, bench-convert-switches).
 ENCODERS = ("auto", "threads", "processes")
 _AUTO = "threads"
 
