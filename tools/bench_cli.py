@@ -69,7 +69,8 @@ def bench_seconds(method: str, work: Path, args: argparse.Namespace) -> float:
     if args.ngf:
         command += ["--ngf", str(args.ngf)]
     run(command)
-    return float(json.loads(report.read_text())["rows"][0]["seconds"])
+    rows = json.loads(report.read_text())["rows"]  # the fp32 baseline first, then the setting
+    return float(next(row for row in rows if row["setting"] == setting)["seconds"])
 
 
 def run(command: list[str], cwd: Path = ROOT) -> None:
