@@ -123,3 +123,24 @@ def test_the_emulation_catches_a_number_frozen_into_the_graph(tmp_path, monkeypa
     replayed = run_losses("cyclegan", tmp_path / "replayed", data, "--compile", "step")
     assert replayed[:4] == eager[:4]  # recorded at step 3, at the full rate; decay starts at step 4
     assert replayed[5:] != eager[5:]
+
+
+def test_an_optimizer_state_saved_without_capture_becomes_capturable():
+    """A run resumed with --compile step from a checkpoint of a run without it: the loaded groups say
+    capturable False with a float rate, and the step counts are host tensors; all three are put right."""
+    from translate.engine.capture import make_capturable
+
+    weight = torch.nn.Parameter(torch.ones(3))
+    saved = torch.optim.Adam([weight], lr=2e-4)
+    weight.grad = torch.ones(3)
+    saved.step()
+    resumed = torch.optim.Adam([weight], lr=2e-4)
+    make_capturable(resumed, torch.device("cpu"))
+    resumed.load_state_dict(saved.state_dict())
+    assert resumed.param_groups[0]["capturable"] is False and isinstance(resumed.param_groups[0]["lr"], float)
+    make_capturable(resumed, torch.device("cpu"))
+    group = resumed.param_groups[0]
+    assert group["capturable"] is True and isinstance(group["lr"], torch.Tensor)
+    assert group["lr"].item() == pytest.approx(2e-4)
+    step = resumed.state[weight]["step"]
+    assert step.dtype == torch.float32 and step.item() == 1.0

@@ -75,10 +75,15 @@ def capture_step(
 
 def make_capturable(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
     """Adam updating wholly on the device: its step counts there (`capturable`), and its learning rate a
-    device tensor that the trainer fills before each step (a float would be frozen into the graph)."""
+    device tensor that the trainer fills before each step (a float would be frozen into the graph). Also
+    after a resume: a checkpoint's state comes back as it was saved (maybe by a run that did not capture)."""
     for group in optimizer.param_groups:
         group["capturable"] = True
         group["lr"] = torch.tensor(float(group["lr"]), device=device)
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            if "step" in state:
+                state["step"] = state["step"].to(device=device, dtype=torch.get_default_dtype())
 
 
 def set_learning_rate(group: dict[str, Any], value: float) -> None:
