@@ -114,15 +114,26 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     name = os.fspath(path)
     try:
         with _open(name) as image:
-            width, height = image.size
-            try:
-                orientation = image.getexif().get(_ORIENTATION_TAG)
-            except Exception:  # a broken EXIF block is ignored, as load_image ignores it
-                orientation = None
+            size, orientation = image.size, exif_orientation(image)
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - as in load_image
         raise DataError(f"{name}: not a readable image ({_reason(exc)})") from None
+    return upright_size(size, orientation)
+
+
+def exif_orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation tag of an opened image; None without one (a broken EXIF block is ignored, as
+    load_image ignores it)."""
+    try:
+        return image.getexif().get(_ORIENTATION_TAG)
+    except Exception:  # noqa: BLE001 - any damage in the EXIF block
+        return None
+
+
+def upright_size(size: tuple[int, int], orientation: int | None) -> tuple[int, int]:
+    """(width, height) `size` as stored, turned upright per an EXIF orientation (90 or 270 degrees swap them)."""
+    width, height = size
     return (height, width) if orientation in _SWAPPING_ORIENTATIONS else (width, height)
 
 

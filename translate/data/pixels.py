@@ -27,7 +27,6 @@ from PIL import Image
 
 from translate.atomic import atomic_path
 from translate.data.images import (
-    _ORIENTATION_TAG,
     _SIXTEEN_BIT,
     _WITH_ALPHA,
     PNG_FAST,
@@ -35,6 +34,7 @@ from translate.data.images import (
     _reason,
     _to_rgb,
     _upright,
+    exif_orientation,
     save_image,
 )
 from translate.data.tiff import extra_bands, read_bands, save_bands
@@ -71,7 +71,7 @@ def read_pixels(path: str | os.PathLike, alpha: bool = True, channels: int = 3) 
     try:
         with _open(name) as opened:
             if _is_deep_colour(opened):
-                orientation = _orientation(opened)
+                orientation = exif_orientation(opened)
                 if channels not in (1, 3):
                     return Pixels(fit_channels(_opencv_bands(name, orientation), channels, name))
                 return _fit_colour(_read_with_opencv(name, orientation, alpha), channels)
@@ -262,13 +262,6 @@ def _is_deep_colour(image: Image.Image) -> bool:
     args = image.tile[0].args
     raw = args[0] if isinstance(args, tuple) else args  # PNG: the raw mode; TIFF: (raw mode, ...)
     return isinstance(raw, str) and ";16" in raw
-
-
-def _orientation(image: Image.Image) -> int | None:
-    try:
-        return image.getexif().get(_ORIENTATION_TAG)
-    except Exception:  # a broken EXIF block is ignored, as images.load_image ignores it
-        return None
 
 
 def _opencv_bands(name: str, orientation: int | None) -> np.ndarray:

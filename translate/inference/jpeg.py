@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from translate.data.images import _SWAPPING_ORIENTATIONS, _open
-from translate.data.pixels import _orientation, orientation_steps
+from translate.data.images import _open, exif_orientation, upright_size
+from translate.data.pixels import orientation_steps
 
 JPEG_CODECS = ("auto", "torchvision", "pillow")
 _DEVICE_MODES = ("RGB", "L")  # what libjpeg and nvJPEG turn into RGB exactly as Pillow does
@@ -56,13 +56,12 @@ def read_compressed(path: str | os.PathLike, index: int, size: tuple[int, int] |
         with _open(name) as opened:
             if opened.format != "JPEG" or opened.mode not in _DEVICE_MODES:
                 return None
-            orientation = _orientation(opened)
-            width, height = opened.size
+            orientation = exif_orientation(opened)
+            stored = opened.size
         data = Path(name).read_bytes()
     except Exception:  # noqa: BLE001 - whatever it is, the Pillow route says it as it always has
         return None
-    upright = (height, width) if orientation in _SWAPPING_ORIENTATIONS else (width, height)
-    if upright != size or not data.rstrip(b"\0").endswith(_END_OF_IMAGE):
+    if upright_size(stored, orientation) != size or not data.rstrip(b"\0").endswith(_END_OF_IMAGE):
         return None
     return Compressed(index, torch.frombuffer(bytearray(data), dtype=torch.uint8), orientation)
 
