@@ -403,17 +403,17 @@ class Writer:
         self, pixels: np.ndarray, target: Path, size: tuple[int, int] | None, alpha: np.ndarray | None = None
     ) -> None:
         encoding = (self.options.quality, self.options.png_compression)
-        self._queue(write_result, pixels, target, size, alpha, *encoding)
+        self._queue(target, write_result, pixels, target, size, alpha, *encoding)
 
     def submit_file(self, data: bytes, target: Path) -> None:
         """Write a result encoded elsewhere (JPEG from the device: jpeg.EncodedFetch)."""
-        self._queue(write_file, data, target)
+        self._queue(target, write_file, data, target)
 
-    def _queue(self, write: Callable[..., None], *args: Any) -> None:
-        """`write(*args)` on the pool; `args[1]` is the target path."""
+    def _queue(self, target: Path, write: Callable[..., None], *args: Any) -> None:
+        """`write(*args)`, which writes `target`, on the pool."""
         if self.pool is None:
             self.pool = encoder_pool(self.kind, self.workers)
-        self.pending.append((self.pool.submit(write, *args), args[1]))
+        self.pending.append((self.pool.submit(write, *args), target))
         while len(self.pending) > self.limit:
             self._finish_oldest()
 
