@@ -68,15 +68,13 @@ def capture_step(
         warn(f"--compile step: {refusal}")
     if method.config.compile != "step" or refusal:
         return None
-    for optimizer in optimizers:
-        make_capturable(optimizer, accelerator.device)
-    return CapturedStep(method.train_step)
+    return CapturedStep(method.train_step, list(optimizers), accelerator.device)
 
 
 def make_capturable(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
     """Adam updating wholly on the device: its step counts there (`capturable`), and its learning rate a
     device tensor that the trainer fills before each step (a float would be frozen into the graph). Also
-    after a resume: a checkpoint's state comes back as it was saved (maybe by a run that did not capture)."""
+    for state loaded from a checkpoint: its groups and step counts come back as they were saved."""
     for group in optimizer.param_groups:
         group["capturable"] = True
         group["lr"] = torch.tensor(float(group["lr"]), device=device)
@@ -131,26 +129,37 @@ class _Graph:
 
 
 class CapturedStep:
-    """Runs `step(batch)` eagerly for each key's first steps, then as a recorded graph per key."""
+    """Runs `step(batch)` eagerly for each key's first steps, then as a recorded graph per key; makes
+    `optimizers` capturable before its first step, so also after a resume has loaded their state as it
+    was saved (maybe by a run that did not capture)."""
 
-    def __init__(self, step: Callable[[dict[str, Any]], Losses], graphs: Any = None, warmup: int = WARMUP) -> None:
-        self.step = step
-        self.graphs = graphs or CudaGraphs()
-        self.warmup = warmup
+    def __init__(
+        self,
+        step: Callable[[dict[str, Any]], Losses],
+        optimizers: list[torch.optim.Optimizer],
+        device: torch.device,
+        warmup: int = WARMUP,
+    ) -> None:
+        self.step, self.warmup = step, warmup
+        self.optimizers, self.device = optimizers, device
+        self.graphs = CudaGraphs()
         self.by_key: dict[Hashable, _Graph] = {}
 
     def __call__(self, batch: dict[str, Any], key: Hashable = None) -> Losses:
+        if not self.by_key:
+            for optimizer in self.optimizers:
+                make_capturable(optimizer, self.device)
         entry = self.by_key.setdefault(key, _Graph())
         if entry.warm_steps < self.warmup:
             entry.warm_steps += 1
             return self.graphs.eager(lambda: self.step(batch))
+        replay = entry.replay is not None or not self.graphs.runs_while_recording
         if entry.replay is None:
             # The step reads its batch from buffers of its own, which each replay refills.
             entry.inputs = {k: v.clone() for k, v in batch.items() if isinstance(v, torch.Tensor)}
             entry.replay, entry.outputs = self.graphs.record(lambda: self.step(batch | entry.inputs))
-            if self.graphs.runs_while_recording:
-                return {name: value.clone() for name, value in entry.outputs.items()}
-        for name, value in entry.inputs.items():
-            value.copy_(batch[name], non_blocking=True)
-        entry.replay()
+        if replay:
+            for name, value in entry.inputs.items():
+                value.copy_(batch[name], non_blocking=True)
+            entry.replay()
         return {name: value.clone() for name, value in entry.outputs.items()}

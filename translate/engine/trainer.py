@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from translate.config import TrainConfig, save_settings
 from translate.data.transforms import seed_worker
-from translate.engine.capture import autocast_handlers, capture_step, make_capturable, set_learning_rate
+from translate.engine.capture import autocast_handlers, capture_step, set_learning_rate
 from translate.engine.checkpoint import (
     attempt_write,
     first_error,
@@ -451,9 +451,6 @@ class Trainer:
             path, self.step, extra = loaded
             self.saved_step = self.step
             self.method.load_extra_state(extra)
-            if self.captured is not None:  # the loaded optimizer state is as saved: on the host, maybe not capturable
-                for optimizer in self.method.optimizers.values():
-                    make_capturable(optimizer.optimizer, acc.device)
         self._write_or_fail(run.log, lambda: truncate_jsonl(run.log, self.step))
         self._write_or_fail(run.metrics, lambda: truncate_jsonl(run.metrics, self.step))
         if self.evaluator is not None:
