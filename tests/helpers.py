@@ -322,6 +322,22 @@ def assert_same_training(fast: list[dict[str, float]], plain: list[dict[str, flo
     assert_same_losses(fast, plain, 1e-3)
 
 
+# Options under which a method's schedule and random choices change within a few steps (the image pool
+# fills, then swaps; DiscoGAN alternates its updates): the `--compile step` checks (test_capture, test_gpu).
+CAPTURE_CHANGES = {
+    "cyclegan": ("--pool-size", "3"),
+    "discogan": ("--update-interval", "2"),  # two graph keys, four steps each in 8: recorded at the third
+}
+
+
+def logged_losses(method: str, run: Path, data: tuple, *extra: Any, steps: int = 8, decay_from: float = 0.5) -> list:
+    """Each step's losses, logged one by one, of a tiny `steps`-step run with CAPTURE_CHANGES (sample grids
+    every 3 steps, checkpoints every 2)."""
+    options = tiny(method, log_every=1, sample_every=3, save_every=2, decay_from=decay_from)
+    train(method, run, *data, *options, *CAPTURE_CHANGES.get(method, ()), "--steps", steps, *extra)
+    return [json.loads(line)["losses"] for line in (run / "log.jsonl").read_text().splitlines()]
+
+
 # -- the day->night learning tests (unpaired methods) ------------------------------------------------
 
 

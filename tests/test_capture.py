@@ -4,14 +4,13 @@ itself is checked on a GPU (tests/test_gpu.py); that every step of a key runs th
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
 import torch
 
 from tests.graph_emulation import RerunSteps, emulate_graphs
-from tests.helpers import assert_same_losses, method_data, tiny, train
+from tests.helpers import assert_same_losses, logged_losses, method_data, tiny, train
 from translate.config import CycleGANConfig
 from translate.engine.capture import capture_refusal, set_learning_rate
 
@@ -51,19 +50,7 @@ def test_compile_step_on_a_cpu_compiles_the_networks_and_says_so(tmp_path):
 
 # -- the capture, replayed in emulation (tests/graph_emulation.py) ------------------------------------------
 
-# Options that make each schedule and random choice change within the run (as tests/test_graph_ready.py).
-CHANGING = {
-    "cyclegan": ("--pool-size", "3"),
-    "discogan": ("--update-interval", "2"),  # two keys, four steps each: recorded at the third, then replayed
-}
 STEPS = 8
-
-
-def run_losses(method: str, run, data, *extra, steps: int = STEPS, decay_from: float = 0.5) -> list[dict[str, float]]:
-    """Each step's losses, logged one by one, of a tiny run."""
-    options = tiny(method, log_every=1, sample_every=3, save_every=2, decay_from=decay_from)
-    train(method, run, *data, *options, *CHANGING.get(method, ()), "--steps", steps, *extra)
-    return [json.loads(line)["losses"] for line in (run / "log.jsonl").read_text().splitlines()]
 
 
 SLOW = [pytest.param(m, marks=pytest.mark.slow) for m in ("fastcut", "discogan", "cut", "pix2pix", "srgan")]
@@ -77,11 +64,11 @@ def test_replayed_steps_train_exactly_as_eager_ones(method, tmp_path, monkeypatc
     first two steps agree to rounding; later ones drift further (Adam turns the rounding-level gradients of
     biases before instance norm into full-size updates: tests/helpers.assert_same_training)."""
     data = method_data(method, tmp_path)
-    plain = run_losses(method, tmp_path / "plain", data)
+    plain = logged_losses(method, tmp_path / "plain", data)
     emulate_graphs(monkeypatch, RerunSteps)
-    eager = run_losses(method, tmp_path / "eager", data, "--compile", "step")
+    eager = logged_losses(method, tmp_path / "eager", data, "--compile", "step")
     graphs = emulate_graphs(monkeypatch)
-    replayed = run_losses(method, tmp_path / "replayed", data, "--compile", "step")
+    replayed = logged_losses(method, tmp_path / "replayed", data, "--compile", "step")
     keys = 2 if method == "discogan" else 1  # DiscoGAN: D's turns and G's turns
     assert len(graphs.recordings) == keys and min(graphs.recordings) > 100
     assert graphs.replays == STEPS - 3 * keys  # two eager steps and the recorded one per key
@@ -95,9 +82,9 @@ def test_a_replayed_run_resumes_exactly(tmp_path, monkeypatch):
     decay, a 4-step run's schedule is another than an 8-step one's)."""
     data = method_data("cyclegan", tmp_path)
     graphs = emulate_graphs(monkeypatch)
-    whole = run_losses("cyclegan", tmp_path / "whole", data, "--compile", "step", decay_from=1.0)
-    run_losses("cyclegan", tmp_path / "split", data, "--compile", "step", steps=4, decay_from=1.0)
-    resumed = run_losses("cyclegan", tmp_path / "split", data, "--compile", "step", "--resume", decay_from=1.0)
+    whole = logged_losses("cyclegan", tmp_path / "whole", data, "--compile", "step", decay_from=1.0)
+    logged_losses("cyclegan", tmp_path / "split", data, "--compile", "step", steps=4, decay_from=1.0)
+    resumed = logged_losses("cyclegan", tmp_path / "split", data, "--compile", "step", "--resume", decay_from=1.0)
     assert len(graphs.recordings) == 3  # the whole run's, the first part's and the resumed part's
     assert resumed == whole
 
@@ -109,7 +96,7 @@ def test_the_emulation_catches_a_number_frozen_into_the_graph(tmp_path, monkeypa
 
     data = method_data("cyclegan", tmp_path)
     emulate_graphs(monkeypatch, RerunSteps)
-    eager = run_losses("cyclegan", tmp_path / "eager", data, "--compile", "step")
+    eager = logged_losses("cyclegan", tmp_path / "eager", data, "--compile", "step")
     emulate_graphs(monkeypatch)
     real = capture.make_capturable
 
@@ -120,7 +107,7 @@ def test_the_emulation_catches_a_number_frozen_into_the_graph(tmp_path, monkeypa
             group["foreach"] = False  # a float rate with capturable Adam needs the single-tensor path
 
     monkeypatch.setattr(capture, "make_capturable", float_rate)
-    replayed = run_losses("cyclegan", tmp_path / "replayed", data, "--compile", "step")
+    replayed = logged_losses("cyclegan", tmp_path / "replayed", data, "--compile", "step")
     assert replayed[:4] == eager[:4]  # recorded at step 3, at the full rate; decay starts at step 4
     assert replayed[5:] != eager[5:]
 

@@ -16,6 +16,7 @@ from tests.helpers import (
     between_boundaries,
     cli,
     follow_loop_phases,
+    logged_losses,
     method_data,
     save_tiny_model,
     step_losses,
@@ -80,18 +81,6 @@ def test_training_steps_never_wait_for_the_gpu(method, tmp_path, monkeypatch):
         torch.cuda.set_sync_debug_mode("default")
 
 
-# Options that make each schedule and random choice change within a few steps (as tests/test_capture.py).
-CAPTURE_OPTIONS = {"cyclegan": ("--pool-size", "3"), "discogan": ("--update-interval", "2")}
-
-
-def captured_run_losses(method: str, run, data, *extra, steps: int = 8, decay_from: float = 0.5) -> list[dict]:
-    """Each step's losses (logged one by one) of a tiny run with `--compile step`."""
-    options = tiny(method, log_every=1, sample_every=3, save_every=2, decay_from=decay_from)
-    changing = CAPTURE_OPTIONS.get(method, ())
-    train(method, run, *data, *options, *changing, "--compile", "step", "--steps", steps, *extra)
-    return [json.loads(line)["losses"] for line in (run / "log.jsonl").read_text().splitlines()]
-
-
 @pytest.mark.parametrize("method", ["cyclegan", "cut", "fastcut", "pix2pix", "discogan", "srgan"])
 def test_the_captured_step_trains_as_the_eager_step(method, tmp_path, monkeypatch):
     """--compile step replays a CUDA graph of the whole step after two eager steps per graph key: each
@@ -107,11 +96,11 @@ def test_the_captured_step_trains_as_the_eager_step(method, tmp_path, monkeypatc
     data = method_data(method, tmp_path)
     with monkeypatch.context() as rerun:
         rerun.setattr(capture, "CudaGraphs", RerunSteps)
-        eager = captured_run_losses(method, tmp_path / "eager", data)
+        eager = logged_losses(method, tmp_path / "eager", data, "--compile", "step")
     replays = []
     real_replay = torch.cuda.CUDAGraph.replay
     monkeypatch.setattr(torch.cuda.CUDAGraph, "replay", lambda self: replays.append(1) or real_replay(self))
-    captured = captured_run_losses(method, tmp_path / "captured", data)
+    captured = logged_losses(method, tmp_path / "captured", data, "--compile", "step")
     assert len(replays) == (2 if method == "discogan" else 5)  # two eager steps and the recorded one per key
     assert_same_losses(captured, eager, 1e-5)
 
@@ -124,7 +113,7 @@ def test_a_captured_run_resumes_exactly(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *args, **kwargs: None)
     data = method_data("cyclegan", tmp_path)
-    whole = captured_run_losses("cyclegan", tmp_path / "whole", data, decay_from=1.0)
-    captured_run_losses("cyclegan", tmp_path / "split", data, steps=4, decay_from=1.0)
-    resumed = captured_run_losses("cyclegan", tmp_path / "split", data, "--resume", decay_from=1.0)
+    whole = logged_losses("cyclegan", tmp_path / "whole", data, "--compile", "step", decay_from=1.0)
+    logged_losses("cyclegan", tmp_path / "split", data, "--compile", "step", steps=4, decay_from=1.0)
+    resumed = logged_losses("cyclegan", tmp_path / "split", data, "--compile", "step", "--resume", decay_from=1.0)
     assert_same_losses(resumed, whole, 1e-5)
