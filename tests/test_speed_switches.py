@@ -157,3 +157,45 @@ def test_bf16_autocast_step_stays_close_to_the_fp32_step():
     plain = step_losses("cyclegan", "cpu", steps=2)
     AcceleratorState._reset_state(reset_partial_state=True)  # Accelerate's precision is process-wide
     assert_same_losses(step_losses("cyclegan", "cpu", steps=2, mixed_precision="bf16"), plain, 0.02)
+
+
+def _pad_inputs(net: torch.nn.Module, x: torch.Tensor) -> list[torch.dtype]:
+    """The dtype of every padding kernel's input in one forward and backward pass of `net` under CPU bf16."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen: list[torch.dtype] = []
+
+    class Pads(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if "pad" in func.overloadpacket.__name__:
+                seen.append(args[0].dtype)
+            return func(*args, **(kwargs or {}))
+
+    with Pads(), torch.autocast("cpu", dtype=torch.bfloat16):
+        net(x).float().mean().backward()
+    return seen
+
+
+@pytest.mark.parametrize("antialias", [False, True])
+def test_bf16_padding_stays_in_bf16(antialias):
+    """CPU autocast runs reflection/replication padding in fp32; the generators pad in the map's own dtype
+    instead (a third of the bf16 step on an AMX CPU went to the casts). Only the image itself is fp32."""
+    torch.manual_seed(0)
+    net = build_generator("resnet6", ngf=8, antialias=antialias)
+    dtypes = _pad_inputs(net, torch.rand(1, 3, 32, 32) * 2 - 1)
+    assert dtypes[0] == torch.float32 and len(dtypes) > 10
+    assert set(dtypes[1:]) == {torch.bfloat16}, dtypes
+
+
+def test_bf16_padding_changes_no_value():
+    """Padding copies values: the generator gives the very outputs of PyTorch's pad cast to fp32 by autocast."""
+    torch.manual_seed(0)
+    net = build_generator("resnet6", ngf=8)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = net(x)
+        for module in net.modules():
+            if isinstance(module, torch.nn.ReflectionPad2d):
+                module.forward = torch.nn.ReflectionPad2d.forward.__get__(module)
+        reference = net(x)
+    torch.testing.assert_close(ours, reference, rtol=0, atol=0)

@@ -14,8 +14,9 @@ the eager fp32 baseline measured in the same run, so the ratios hold on a noisy 
     python tools/bench.py --methods cyclegan,cut,fastcut --size 256 --batch-size 1 --settings fp32,default
 
 Settings are '+'-joined tokens over the baseline `fp32` (eager, NCHW, one pass per input, PyTorch's
-foreach Adam: the step as it was before these levers): `default` (what `translate train` picks
-on this device: batched passes, channels-last on a GPU for nets without instance norm), `batched`,
+default Adam, foreach on GPUs and a per-tensor loop on CPUs: the step as it was before these levers):
+`default` (what `translate train` picks on this device: batched passes, channels-last on a GPU for nets
+without instance norm, the fused Adam on a CPU), `batched`,
 `channels-last`, `fused-adam`, `bf16` (autocast), `compile` (torch.compile: `--compile networks`), `capture`
 (`--compile step`: compiled, and on a GPU the whole step replayed as a CUDA graph), `checkpointing`
 (`--gradient-checkpointing`). E.g. `fp32,default,default+bf16,default+bf16+compile`. The share of
@@ -136,7 +137,7 @@ TOKENS = ("default", "batched", "channels-last", "fused-adam", "bf16", "compile"
 
 def setting_values(setting: str) -> dict:
     """Config values of a setting: '+'-joined tokens over the eager fp32 baseline ('fp32': no batched passes,
-    NCHW, PyTorch's foreach Adam). 'default' is what `translate train` picks on this device by default."""
+    NCHW, PyTorch's default Adam). 'default' is what `translate train` picks on this device by default."""
     tokens = set() if setting == "fp32" else set(setting.split("+"))
     unknown = tokens - set(TOKENS)
     if unknown:
@@ -147,7 +148,7 @@ def setting_values(setting: str) -> dict:
         "channels_last": "on" if "channels-last" in tokens else "auto" if default else "off",
         "compile": "step" if "capture" in tokens else "networks" if "compile" in tokens else "off",
         "mixed_precision": "bf16" if "bf16" in tokens else "no",
-        "fused_adam": "fused-adam" in tokens,
+        "fused_adam": True if "fused-adam" in tokens else None if default else False,  # None: the engine's
         "checkpointing": "checkpointing" in tokens,
     }
 
@@ -173,10 +174,10 @@ def run_setting(method: str, setting: str, args: argparse.Namespace, queue: mp.Q
     for name in m.network_names:
         setattr(m, name, accelerator.prepare(prepare_for_speed(getattr(m, name), config, accelerator.device)))
     optimizers = m.configure_optimizers()
-    if values["fused_adam"]:  # the engine's Adam is PyTorch's default (foreach); this measures the fused one
+    if values["fused_adam"] is not None:  # PyTorch's default Adam (the baseline's) or the fused one, not the engine's
         optimizers = {
             k: torch.optim.Adam([{n: v for n, v in g.items() if n not in ("fused", "foreach")} for g in o.param_groups],
-                                fused=True)
+                                fused=values["fused_adam"] or None)
             for k, o in optimizers.items()
         }  # fmt: skip
     m.optimizers = {k: accelerator.prepare(v) for k, v in optimizers.items()}

@@ -50,8 +50,13 @@ def reversed_channels(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def adam(params: Iterable[nn.Parameter], config: TrainConfig, **options: Any) -> torch.optim.Adam:
-    """Adam with the run's learning rate and betas, in PyTorch's default (foreach) implementation: the fused
-    one made the CycleGAN step slower on an H200, twice (docs/BENCHMARKS.md)."""
+    """Adam with the run's learning rate and betas. On a CPU, the fused kernel: PyTorch's default there is
+    a Python loop of five kernels per tensor, a tenth of a bf16 CycleGAN step on a 2-core AMX CPU (the
+    fused one saved 6% eager, 11% compiled; docs/BENCHMARKS.md). On GPUs the default (foreach) one: the
+    fused one made the CycleGAN step slower on an H200, twice."""
+    params = list(params)
+    if params and params[0].device.type == "cpu":
+        options = {"fused": True} | options
     return torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2), **options)
 
 
