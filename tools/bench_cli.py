@@ -20,6 +20,7 @@ has `pix2pix`), the reference code's train.py is timed the same way on the same 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -151,6 +152,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.long <= args.short:
         parser.error("--long must be more steps than --short")
+    if args.reference and importlib.util.find_spec("dominate") is None:  # before minutes of our own runs
+        parser.error("the reference code imports `dominate` (its HTML visualizer): pip install dominate")
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         work = Path(tmp)
         # One epoch of the reference code is one pass over its images: it needs --long of them.
