@@ -42,15 +42,13 @@ def bf16_cpu_warning() -> str | None:
     return None
 
 
-def bf16_cpu_tip(option: str) -> str | None:
+def bf16_cpu_tip(option: str, measured: str) -> str | None:
     """One line for a user running fp32 on a CPU whose bf16 units would run `option` (the flag that asks
-    for bf16) faster; None where there are none or the flags cannot be read. A tip rather than a switch:
-    bf16 changes the numbers a little, and a run's results should not depend on the machine it ran on."""
+    for bf16) faster, with what was `measured`; None where there are none or the flags cannot be read.
+    A tip rather than a switch: bf16 changes the numbers a little, and a run's results should not depend
+    on the machine it ran on."""
     flags = cpu_flags()
     units = [name for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16")) if flag in flags]
     if not units:
         return None
-    return (
-        f"this CPU has bf16 units ({' and '.join(units)}): {option} is usually faster here "
-        "(CycleGAN at 128 px trained 1.7x faster with AVX-512 BF16 alone; docs/BENCHMARKS.md)"
-    )
+    return f"this CPU has bf16 units ({' and '.join(units)}): {option} is usually faster here ({measured})"

@@ -409,7 +409,11 @@ class Trainer:
         """For the end of an fp32 run on a CPU whose bf16 units would have trained it faster."""
         if self.config.mixed_precision != "no" or self.accelerator.device.type != "cpu":
             return None
-        return bf16_cpu_tip("--mixed-precision bf16")
+        return bf16_cpu_tip(
+            "--mixed-precision bf16",
+            "CycleGAN at 128 px trained at 2x the fp32 reference code's speed with AVX-512 BF16, 3.2x with AMX, "
+            "3.5x adding --compile networks; docs/BENCHMARKS.md",
+        )
 
     def best_summary(self) -> str | None:
         """Where the best evaluated model is, for the end of the run (main process; None without evaluation)."""

@@ -149,6 +149,7 @@ class ConvertReport:
     videos: int = 0  # videos converted (not counted in `converted`), their frames and time
     frames: int = 0
     video_seconds: float = 0.0
+    tip: str | None = None  # one line of advice for the next run (e.g. a faster precision on this machine)
 
     @property
     def failed(self) -> list[str]:
@@ -174,6 +175,8 @@ class ConvertReport:
             lines += [f"  {path}: {reason}" for path, reason in self.failures[:_SHOWN_FAILURES]]
             if len(self.failures) > _SHOWN_FAILURES:
                 lines.append(f"  ... and {len(self.failures) - _SHOWN_FAILURES} more")
+        if self.tip:
+            lines.append(f"Tip: {self.tip}")
         return "\n".join(lines)
 
 

@@ -32,8 +32,8 @@ _WEIGHT = re.compile(r"model\.(\d+)\.weight$")
 def pad_in_own_dtype(x: torch.Tensor, padding: tuple[int, ...], mode: str) -> torch.Tensor:
     """`F.pad` in the input's dtype. CPU autocast lists reflection and replication padding among the ops
     it runs in fp32, so under bf16 each pad would cast its input up and the next conv cast it back: two
-    more copies of the map each way, forward and backward (a third of CycleGAN's bf16 step on an AMX CPU).
-    Padding only copies values, so the numbers are the same."""
+    more copies of the map each way, forward and backward (4-6% of CycleGAN's bf16 step on a 2-core AMX
+    CPU, docs/BENCHMARKS.md). Padding only copies values, so the numbers are the same."""
     kind = x.device.type
     if torch.amp.is_autocast_available(kind) and torch.is_autocast_enabled(kind):
         with torch.autocast(kind, enabled=False):
