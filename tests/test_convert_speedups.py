@@ -14,7 +14,9 @@ import torch
 import typer
 from PIL import Image
 
+from tests.dying_encoder import write_or_die
 from tests.helpers import cli, one_line_error, random_rgb, write, write_png16
+from translate.atomic import atomic_path, remove_temporaries
 from translate.cli import app
 from translate.errors import DataError
 from translate.inference import pipeline
@@ -82,6 +84,42 @@ def test_a_failing_write_stops_the_run_with_its_path_alike(tmp_path, tiny_model,
     base = ("convert", "--model", tiny_model, "--input", tmp_path / "in", "--output", out, "--device", "cpu")
     result = cli(*base, "--overwrite", "--encoders", encoders)
     one_line_error(result, f"cannot write {out / '2.png'}: Is a directory")
+
+
+def test_an_encoder_process_that_dies_is_one_line_and_leaves_no_temporary(tmp_path, tiny_model, monkeypatch):
+    """An encoder process killed mid-write (the OOM killer): one line naming it and what to do, exit code 2
+    (a WriteError), the results written before it stay, no temporary file is left, and a re-run continues."""
+    for i in range(4):
+        write(tmp_path / "in" / f"{i}.png", random_rgb(16, 16, seed=i))
+    out = tmp_path / "out"
+    monkeypatch.setattr(pipeline, "write_result", write_or_die)
+    monkeypatch.setattr(pipeline, "_auto_writers", lambda decoders: 1)  # one process: writes in job order
+    base = ("convert", "--model", tiny_model, "--input", tmp_path / "in", "--output", out, "--device", "cpu",
+            "--batch-size", 1, "--workers", 0)  # fmt: skip
+    result = cli(*base, "--encoders", "processes")
+    one_line_error(result, "an encoder process died (out of memory?): rerun with --encoders threads or fewer --workers")
+    assert sorted(p.name for p in out.iterdir()) == ["0.png", "1.png"]  # 2.png's temporary file removed
+    assert all(Image.open(out / name).size == (16, 16) for name in ("0.png", "1.png"))
+    assert not multiprocessing.active_children()
+
+    monkeypatch.setattr(pipeline, "write_result", write_result)
+    rerun = cli(*base, "--encoders", "threads")
+    assert rerun.exit_code == 0, rerun.output
+    assert "Converted 2 image(s)" in rerun.output and "skipped 2 already there" in rerun.output
+
+
+def test_remove_temporaries_takes_only_its_targets_own(tmp_path):
+    """What cleans up after a killed encoder removes the temporary file of its target, not one of `a.b.png`'s
+    (whose name starts alike) nor any other file."""
+    target = tmp_path / "a.png"
+    (tmp_path / ".a.png").write_bytes(b"not a temporary")
+    with atomic_path(target) as mine, atomic_path(tmp_path / "a.b.png") as theirs:
+        mine.write_bytes(b"half")
+        theirs.write_bytes(b"other")
+        remove_temporaries(target)
+        assert not mine.exists() and theirs.exists()
+        mine.write_bytes(b"whole")  # so that the write completes
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".a.png", "a.b.png", "a.png"]
 
 
 @pytest.mark.slow  # compiling, even a tiny network, takes 10-20 s on a CPU

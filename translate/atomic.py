@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -29,7 +30,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    prefix, suffix = _temporary_affixes(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -39,6 +41,28 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _temporary_affixes(target: Path) -> tuple[str, str]:
+    """How `atomic_path` names the temporary file beside `target`: prefix and suffix around tempfile's
+    random letters. Hidden (a leading dot), so folder scans never take it for an input."""
+    return f".{target.stem}.", f".tmp{target.suffix}"
+
+
+def remove_temporaries(target: str | os.PathLike) -> None:
+    """Remove the temporary files `atomic_path(target)` left beside `target`.
+
+    `atomic_path` removes its own on any error, but a process killed mid-write (SIGKILL, the OOM killer)
+    runs no cleanup; whoever saw it die calls this for the targets it was writing. Only names of exactly
+    `atomic_path`'s pattern match (tempfile's random part holds no dot), not those of other targets.
+    """
+    target = Path(target)
+    prefix, suffix = _temporary_affixes(target)
+    pattern = re.compile(re.escape(prefix) + "[a-z0-9_]+" + re.escape(suffix))
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(target.parent):
+            if pattern.fullmatch(entry.name):
+                Path(entry.path).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,13 +34,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from translate.atomic import write_text
+from translate.atomic import remove_temporaries, write_text
 from translate.data.domains import resolve_domain
 from translate.data.folders import find_images, safe_output_path
 from translate.data.images import PNG_FAST
 from translate.data.pixels import Pixels, read_pixels, resize_pixels
 from translate.data.tiff import header_size
-from translate.errors import ConfigError, DataError
+from translate.errors import ConfigError, DataError, WriteError
 from translate.inference.cpu_trial import CpuTrial
 from translate.inference.encoding import ENCODERS, encoder_kind, encoder_pool, write_file, write_result
 from translate.inference.jpeg import JPEG_CODECS, Compressed, EncodedFetch, decode, read_compressed, uses_torchvision
@@ -416,7 +417,11 @@ class Writer:
         """`write(*args)`, which writes `target`, on the pool."""
         if self.pool is None:
             self.pool = encoder_pool(self.kind, self.workers)
-        self.pending.append((self.pool.submit(write, *args), target))
+        try:
+            future = self.pool.submit(write, *args)
+        except BrokenProcessPool:  # an encoder process died since the last result was collected
+            raise self._encoder_died() from None
+        self.pending.append((future, target))
         while len(self.pending) > self.limit:
             self._finish_oldest()
 
@@ -426,7 +431,24 @@ class Writer:
             future.result()
         except OSError as exc:
             raise DataError(f"cannot write {target}: {exc.strerror or exc} (conversion stopped)") from None
+        except BrokenProcessPool:
+            raise self._encoder_died(target) from None
         self.written += 1
+
+    def _encoder_died(self, *unwritten: Path) -> WriteError:
+        """The error for a pool one of whose processes was killed (out of memory, likely). The pool ends its
+        other processes, so nothing pending will be written: once they are gone, the temporary files of
+        every unfinished write are removed (a killed process cleans up nothing). Results already written
+        stay, and a re-run continues from them."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        for target in (*unwritten, *(target for _, target in self.pending)):
+            remove_temporaries(target)
+        self.pending.clear()
+        return WriteError(
+            "an encoder process died (out of memory?): rerun with --encoders threads or fewer --workers "
+            "(results written so far stay; the re-run continues from them)"
+        )
 
     def close(self) -> None:
         """Wait for every write; raise the first failure."""
