@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.helpers import cli, launch, one_line_error, random_rgb, save_tiny_model, write, write_video
+from translate.inference import pipeline
 from translate.inference.runner import Translator
 from translate.inference.video import FrameReader
 
@@ -160,6 +161,20 @@ def test_an_undecodable_video_in_a_folder_is_a_listed_failure(model, tmp_path):
     failures = json.loads((tmp_path / "out" / "failures.json").read_text())
     assert [f["path"] for f in failures] == [str(tmp_path / "in" / "bad.mkv")]
     assert failures[0]["reason"].startswith("cannot read it as a video")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "failures.json"]
+
+
+def test_failures_of_images_and_videos_go_into_one_failures_json_written_once(model, tmp_path, monkeypatch):
+    write(tmp_path / "in" / "a.png", random_rgb(20, 28, 1))
+    (tmp_path / "in" / "broken.png").write_bytes(b"not an image" * 50)
+    (tmp_path / "in" / "bad.mkv").write_bytes(b"not a video at all" * 50)
+    writes, real_write_text = [], pipeline.write_text
+    monkeypatch.setattr(pipeline, "write_text", lambda path, text: writes.append(path) or real_write_text(path, text))
+    result = cli("convert", "--model", model, "--input", tmp_path / "in", "--output", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    failures = json.loads((tmp_path / "out" / "failures.json").read_text())
+    assert [f["path"] for f in failures] == [str(tmp_path / "in" / name) for name in ("bad.mkv", "broken.png")]
+    assert writes == [tmp_path / "out" / "failures.json"]  # once: not by the image pass and again with the videos
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "failures.json"]
 
 

@@ -53,29 +53,34 @@ def convert_media(
 ) -> ConvertReport:
     """Convert a folder's images and videos into `output`, or one video file (into the folder `output`, or
     onto `output` itself when it has a video extension). A video that cannot be read fails alone: listed
-    in a folder's report, a one-line DataError when it is the only input."""
+    in a folder's report and its failures.json, a one-line DataError when it is the only input."""
     video.validate()
     if Path(source).is_file() and is_video_file(source):
         return _convert_one(translator, Path(source), Path(output), options, video)
-    folder = resolve_domain(str(source))
+    report = _convert_folder(translator, resolve_domain(str(source)), Path(output), options, video)
+    if process_state().is_main_process:
+        record_failures(report)  # once, with the failures of both kinds
+    return report
+
+
+def _convert_folder(
+    translator: Translator, folder: Path, output: Path, options: ConvertOptions, video: VideoOptions
+) -> ConvertReport:
+    """A folder's images (`pipeline.convert`), then its videos, in one report."""
     videos = find_videos(folder) if folder.is_dir() else []
     if not videos:
-        return convert(translator, folder, Path(output), options)
-    check_folders(folder, Path(output))
+        return convert(translator, folder, output, options)
+    check_folders(folder, output)
     translator.tile, translator.tile_overlap = options.tile, options.tile_overlap
-    if find_files(folder, is_image_file):
-        report = convert(translator, folder, Path(output), options)
-    else:
-        report = ConvertReport(Path(output))
-    jobs, skipped = _plan_videos(folder, videos, Path(output), options.overwrite)
+    has_images = find_files(folder, is_image_file)
+    report = convert(translator, folder, output, options) if has_images else ConvertReport(output)
+    jobs, skipped = _plan_videos(folder, videos, output, options.overwrite)
     state = process_state()
     done = merge_reports(state, _convert_videos(translator, jobs[state.process_index :: state.num_processes],
                                                 options, video, state.is_main_process))  # fmt: skip
     report.videos, report.frames, report.video_seconds = done.videos, done.frames, done.video_seconds
     report.skipped += skipped
     report.failures = sorted(report.failures + done.failures)
-    if state.is_main_process:
-        record_failures(report)
     return report
 
 

@@ -11,8 +11,9 @@ and the evaluations all come here.
   precision; a pool of writer threads encodes and writes atomically while the next batch computes
   (Pillow releases the GIL while it encodes), or with `--encoders processes` a pool of encoder
   processes (`encoding.py`: no GIL shared with the main loop at all).
-- Every file that cannot be read is skipped with its reason, listed in OUTPUT/failures.json; a
-  write that fails (disk full) stops the run with the path, since later writes would fail too.
+- Every file that cannot be read is skipped with its reason, listed in OUTPUT/failures.json (written
+  once, with the videos' failures, by media.convert_media); a write that fails (disk full) stops the
+  run with the path, since later writes would fail too.
 """
 
 from __future__ import annotations
@@ -482,7 +483,8 @@ def check_folders(input_dir: Path, output_dir: Path) -> None:
 
 
 def convert(translator: Translator, input_dir: Path, output_dir: Path, options: ConvertOptions) -> ConvertReport:
-    """Convert every image under `input_dir` (a folder or a domain name) into `output_dir`."""
+    """Convert every image under `input_dir` (a folder or a domain name) into `output_dir`. The caller
+    records the report's failures (`record_failures`): media.convert_media, once for images and videos."""
     started = time.monotonic()
     state = process_state()
     input_dir = resolve_domain(str(input_dir))
@@ -499,8 +501,6 @@ def convert(translator: Translator, input_dir: Path, output_dir: Path, options: 
     report = merge_reports(state, report)
     report.failures = planned.refused + report.failures
     report.seconds = time.monotonic() - started
-    if state.is_main_process:
-        record_failures(report)
     return report
 
 
