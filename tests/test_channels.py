@@ -118,6 +118,29 @@ def test_training_items_have_the_models_channels_with_exact_values(tmp_path):
     assert cropped["a"].shape == (1, 4, 4) and cropped["b"].shape == (5, 4, 4)
 
 
+def test_a_training_item_reads_each_multi_band_tiffs_header_once(tmp_path, monkeypatch):
+    """tifffile both decides that Pillow would misread a file and decodes it, from one opening: a header is
+    read once per item, not once to decide and again to decode (nor by Pillow)."""
+    band_folder(tmp_path / "a", 4, count=1, size=8)
+    band_folder(tmp_path / "b", 5, count=1, size=8)
+    data = UnpairedDataset(tmp_path / "a", tmp_path / "b", channels=(4, 5))
+    reads = []
+
+    class CountedTiffFile(tifffile.TiffFile):
+        def __init__(self, file, *args, **kwargs):
+            reads.append(Path(file))
+            super().__init__(file, *args, **kwargs)
+
+    real_open = Image.open
+    monkeypatch.setattr(tifffile, "TiffFile", CountedTiffFile)
+    monkeypatch.setattr(
+        Image, "open", lambda file, *args, **kwargs: reads.append(file) or real_open(file, *args, **kwargs)
+    )
+    item = data[0]
+    assert item["a"].shape == (4, 8, 8) and item["b"].shape == (5, 8, 8)
+    assert reads == [tmp_path / "a" / "0.tif", tmp_path / "b" / "0.tif"]
+
+
 def test_colorization_pairs_are_grey_and_the_photo(tmp_path):
     colour_folder(tmp_path / "photos", count=1, size=8)
     item = PairedDataset.from_photos(tmp_path / "photos", train_transform(8, 8, flip=False, paired=True))[0]

@@ -66,8 +66,9 @@ def read_pixels(path: str | os.PathLike, alpha: bool = True, channels: int = 3) 
     PNG is 4 channels), and multi-band TIFFs through `tiff.read_bands`.
     """
     name = os.fspath(path)
-    if extra_bands(name) is not None:
-        return Pixels(fit_channels(read_bands(name), channels, name))
+    bands = read_bands(name)  # a multi-band TIFF, decided and decoded with one reading of its header
+    if bands is not None:
+        return Pixels(fit_channels(bands, channels, name))
     try:
         with _open(name) as opened:
             if _is_deep_colour(opened):

@@ -10,8 +10,11 @@ always were. tifffile is imported only when a TIFF comes.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,15 +44,37 @@ def extra_bands(path: str | os.PathLike) -> int | None:
     """The bands of a TIFF that Pillow would misread (neither grey, RGB, nor one of them plus alpha), from its
     header; None for every other file, for a header tifffile cannot read (Pillow then reports the problem),
     and without tifffile."""
+    with _misread_page(path) as found:
+        return None if found is None else found[1]
+
+
+def read_bands(path: str | os.PathLike) -> np.ndarray | None:
+    """The first page of a TIFF that Pillow would misread (`extra_bands`) as HxWxC uint8 or uint16, whatever its
+    band count and layout, or a one-line DataError; None for every other file (Pillow's to read). One opening
+    of the file both decides and decodes: the header is read once."""
+    name = os.fspath(path)
+    with _misread_page(name) as found:
+        return None if found is None else _page_bands(found[0], name)
+
+
+@contextlib.contextmanager
+def _misread_page(path: str | os.PathLike) -> Iterator[tuple[Any, int] | None]:
+    """The open first page of a TIFF Pillow would misread, and its band count; None as `extra_bands` gives it."""
     tifffile = _tifffile() if is_tiff(path) else None
     if tifffile is None:
-        return None
-    try:
-        with tifffile.TiffFile(os.fspath(path)) as tif:
-            page = tif.pages[0]
-            bands, extras, photometric = page.samplesperpixel, tuple(page.extrasamples), int(page.photometric)
-    except Exception:  # noqa: BLE001 - any unreadable header: Pillow's reading gives the one-line reason
-        return None
+        yield None
+        return
+    with contextlib.ExitStack() as opened:
+        try:
+            page = opened.enter_context(tifffile.TiffFile(os.fspath(path))).pages[0]
+            bands = _misread_bands(page.samplesperpixel, tuple(page.extrasamples), int(page.photometric))
+        except Exception:  # noqa: BLE001 - any unreadable header: Pillow's reading gives the one-line reason
+            bands = None
+        yield None if bands is None else (page, bands)
+
+
+def _misread_bands(bands: int, extras: tuple[int, ...], photometric: int) -> int | None:
+    """`bands` when Pillow would misread a page of that header, else None."""
     alpha = len(extras) == 1 and int(extras[0]) in _EXTRA_ALPHA
     rgb = photometric in (2, 6)  # RGB, YCbCr
     if bands == 1 or (bands == 3 and rgb) or (alpha and (bands == 2 or (bands == 4 and rgb))):
@@ -57,19 +82,13 @@ def extra_bands(path: str | os.PathLike) -> int | None:
     return int(bands)
 
 
-def read_bands(path: str | os.PathLike) -> np.ndarray:
-    """A TIFF's first page as HxWxC uint8 or uint16, whatever its band count and layout, or one-line DataError."""
-    name = os.fspath(path)
-    tifffile = _tifffile()
-    if tifffile is None:
-        raise DataError(f"{name}: a multi-band TIFF needs tifffile ({_INSTALL})")
+def _page_bands(page: Any, name: str) -> np.ndarray:
+    """A tifffile page decoded as HxWxC uint8 or uint16, or one-line DataError."""
     try:
-        with tifffile.TiffFile(name) as tif:
-            page = tif.pages[0]
-            height, width = page.imagelength, page.imagewidth
-            if height * width > max_pixels():
-                raise DataError(_too_large(name, height * width, max_pixels(), f"{width}x{height} = "))
-            array, axes = page.asarray(), page.axes
+        height, width = page.imagelength, page.imagewidth
+        if height * width > max_pixels():
+            raise DataError(_too_large(name, height * width, max_pixels(), f"{width}x{height} = "))
+        array, axes = page.asarray(), page.axes
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - tifffile and its codecs raise many types on damaged files
