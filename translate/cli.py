@@ -143,8 +143,9 @@ _CRF = typer.Option(18, "--crf", help="Quality of lossy video encoders: 0 (x264:
 def convert(
     model: Path = MODEL,
     input: Path = typer.Option(
-        ..., "--input", help="Folder of images and videos to convert (searched recursively), one video file, or a "
-        "domain name."
+        ...,
+        "--input",
+        help="Folder of images and videos to convert (searched recursively), one video file, or a domain name.",
     ),
     output: Path = _OUTPUT,
     direction: Direction | None = DIRECTION,
