@@ -447,7 +447,7 @@ class Writer:
             remove_temporaries(target)
         self.pending.clear()
         return WriteError(
-            "an encoder process died (out of memory?): rerun with --encoders threads or fewer --workers "
+            "an encoder process died (out of memory?): rerun with --encoders threads "
             "(results written so far stay; the re-run continues from them)"
         )
 
