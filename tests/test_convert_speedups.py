@@ -18,7 +18,7 @@ from tests.dying_encoder import write_or_die
 from tests.helpers import cli, one_line_error, random_rgb, write, write_png16
 from translate.atomic import atomic_path, remove_temporaries
 from translate.cli import app
-from translate.errors import DataError
+from translate.errors import WriteError
 from translate.inference import pipeline
 from translate.inference.encoding import encoder_pool, write_result
 from translate.inference.runner import convert_folder
@@ -75,7 +75,7 @@ def test_a_failing_write_stops_the_run_with_its_path_alike(tmp_path, tiny_model,
     out = tmp_path / "out"
     (out / "2.png").mkdir(parents=True)  # a folder where a result goes: the write's rename fails (EISDIR)
     options = {"device": "cpu", "batch_size": 1, "workers": 0, "overwrite": True, "encoders": encoders}
-    with pytest.raises(DataError) as failed:
+    with pytest.raises(WriteError) as failed:
         convert_folder(tiny_model, tmp_path / "in", out, **options)
     assert str(failed.value) == f"cannot write {out / '2.png'}: Is a directory (conversion stopped)"
     assert not list(out.glob(".*"))  # no temporary file left

@@ -14,7 +14,7 @@ from PIL import Image
 
 from tests.helpers import cli, launch
 from translate.data.demo import make_domain_images
-from translate.errors import ConfigError, DataError
+from translate.errors import ConfigError, WriteError
 from translate.inference.pipeline import group_batches, plan, working_size
 from translate.inference.runner import convert_folder
 from translate.inference.serial import serial_convert
@@ -169,7 +169,7 @@ def test_a_failing_write_stops_the_run_with_the_path(tmp_path, tiny_model, monke
 
     monkeypatch.setattr(encoding, "save_pixels", disk_full_after_two)  # the writer threads' binding
     out = tmp_path / "out"
-    with pytest.raises(DataError, match="cannot write .*No space left on device"):
+    with pytest.raises(WriteError, match="cannot write .*No space left on device"):
         convert_folder(tiny_model, inputs, out, device="cpu", batch_size=1, workers=0)
     assert len(list(out.glob("*.png"))) == 2  # what was written is whole; nothing else is marked done
     assert not list(out.glob(".*"))  # no temporary files left

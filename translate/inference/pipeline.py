@@ -431,7 +431,7 @@ class Writer:
         try:
             future.result()
         except OSError as exc:
-            raise DataError(f"cannot write {target}: {exc.strerror or exc} (conversion stopped)") from None
+            raise WriteError(f"cannot write {target}: {exc.strerror or exc} (conversion stopped)") from None
         except BrokenProcessPool:
             raise self._encoder_died(target) from None
         self.written += 1
