@@ -15,7 +15,7 @@ from tests.helpers import checkpoint_weights, cli, one_line_error, tiny, train, 
 from translate.data.demo import day_to_night
 from translate.losses import patch_nce_loss
 from translate.nets.builders import build_discriminator, build_generator
-from translate.nets.patchnce import PatchSampleMLP, encoder_channels, l2_normalize, sample_patch_ids, sample_patches
+from translate.nets.patchnce import EncoderShapes, PatchSampleMLP, l2_normalize, sample_patch_ids, sample_patches
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -38,9 +38,10 @@ def test_heads_are_built_from_the_architecture_alone() -> None:
     """The feature channels at CUT's default layers of the anti-aliased ResNet-9: the padded input, the two
     downsampling convs, residual blocks 1 and 5. No data is needed, so every process builds the same heads."""
     g = build_generator("resnet9", ngf=8, antialias=True)
-    assert encoder_channels(g, (0, 4, 8, 12, 16)) == [3, 16, 32, 32, 32]
+    assert EncoderShapes(g, (0, 4, 8, 12, 16)).channels() == [3, 16, 32, 32, 32]
     feats = g(torch.rand(1, 3, 32, 32) * 2 - 1, (0, 4, 8, 12, 16))
     assert [tuple(f.shape[1:]) for f in feats] == [(3, 38, 38), (16, 32, 32), (32, 16, 16), (32, 8, 8), (32, 8, 8)]
+    assert EncoderShapes(g, (0, 4, 8, 12, 16)).at((32, 32)) == [tuple(f.shape[1:]) for f in feats]
     heads = PatchSampleMLP([3, 16, 32], width=12)
     assert {k: tuple(v.shape) for k, v in heads.state_dict().items() if k.endswith("weight")} == {
         "mlp_0.0.weight": (12, 3), "mlp_0.2.weight": (12, 12), "mlp_1.0.weight": (12, 16),

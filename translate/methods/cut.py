@@ -14,7 +14,6 @@ every process builds the same networks and checkpoints hold them from the start)
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
@@ -41,7 +40,7 @@ from translate.methods.host_random import coin
 from translate.methods.unpaired import training_data
 from translate.nets.builders import build_generator
 from translate.nets.norms import initialize
-from translate.nets.patchnce import PatchSampleMLP, encoder_channels, sample_patch_ids
+from translate.nets.patchnce import EncoderShapes, PatchSampleMLP, sample_patch_ids
 
 
 def cut_generator_spec(config: CUTConfig) -> dict[str, Any]:
@@ -71,14 +70,12 @@ class CUT(Method):
             raise ConfigError(
                 f"--nce-layers {config.nce_layers}: generator {config.generator} has layers 0 to {depth - 1}"
             )
-        channels = encoder_channels(self.g, self.layers)
+        self.encoder_shapes = EncoderShapes(self.g, self.layers)
+        channels = self.encoder_shapes.channels()
         self.f = initialize(PatchSampleMLP(channels, config.nce_mlp_width), config.init_type, config.init_gain)
         self.gan_loss = GANLoss(config.gan_loss)
         # Patch positions and flips come from a generator of their own, checkpointed with the run.
         self.sampler = torch.Generator().manual_seed(config.seed + 1000 * accelerator.process_index + 7)
-        # The generator's layout without its weights, for the features' shapes (`feature_shapes`).
-        self._meta_g = copy.deepcopy(self.g).to("meta")
-        self._feature_shapes: dict[tuple[int, ...], list[tuple[int, int]]] = {}
         self.batch_d = config.batch_passes and per_image_norm(config.d_norm or config.norm)
 
     def build_dataset(self) -> Dataset:
@@ -168,13 +165,9 @@ class CUT(Method):
         return sample_patch_ids(shapes, self.config.num_patches, self.sampler)
 
     def feature_shapes(self, images: torch.Tensor) -> list[tuple[int, int]]:
-        """The (height, width) of the encoder's features at --nce-layers for `images`' size: worked out once
-        per size on the meta device (shapes without computing), so that positions are drawn before the step."""
-        size = tuple(images.shape[-2:])
-        if size not in self._feature_shapes:
-            feats = self._meta_g(torch.empty(1, images.shape[1], *size, device="meta"), self.layers)
-            self._feature_shapes[size] = [tuple(f.shape[2:]) for f in feats]
-        return self._feature_shapes[size]
+        """The (height, width) of the encoder's features at --nce-layers for `images`' size, known before the
+        step (`EncoderShapes`), so that positions are drawn before it."""
+        return [(h, w) for _, h, w in self.encoder_shapes.at(tuple(images.shape[-2:]))]
 
     def patch_counts(self, images: torch.Tensor) -> list[int]:
         """How many positions each layer's set holds: `num_patches`, or all of a smaller feature map."""

@@ -2,7 +2,7 @@
 through a small MLP per encoder layer, L2-normalised, ready for the PatchNCE loss (translate.losses).
 
 The CUT code builds its MLPs lazily, at the first batch, from the features it sees; here they are built
-from the channel counts alone (`encoder_channels`: a dry forward pass of a dummy input, whose result
+from the channel counts alone (`EncoderShapes`: a forward pass on the meta device, whose result
 depends on the architecture only), so every process constructs identical networks before Accelerate
 wraps them, and a checkpoint or resume finds the same modules. Module names (`mlp_0`, ...) follow the
 CUT code, so its saved heads load key for key.
@@ -10,6 +10,7 @@ CUT code, so its saved heads load key for key.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -62,17 +63,28 @@ class PatchSampleMLP(nn.Module):
 
 
 @torch.no_grad()
-def encoder_channels(generator: nn.Module, layers: Sequence[int], side: int = 16) -> list[int]:
-    """Channels of `generator(x, layers)`'s feature maps, from one pass of a zero image in eval mode (so no
-    batch-norm statistic moves). Independent of the data: the heads can be built before training starts."""
-    was_training = generator.training
-    generator.eval()
-    try:
-        device = next(generator.parameters()).device
-        feats = generator(torch.zeros(1, generator_in_channels(generator), side, side, device=device), layers)
-    finally:
-        generator.train(was_training)
-    return [int(f.shape[1]) for f in feats]
+class EncoderShapes:
+    """The shapes of `generator(x, layers)`'s feature maps, worked out on the meta device from a weightless
+    copy of the generator (no arithmetic, no batch-norm statistic moves; the copy is made once), cached per
+    input size. They depend on the architecture only: the heads are built from the channels before
+    training starts, and CUT draws its patch positions from the heights and widths before each step."""
+
+    def __init__(self, generator: nn.Module, layers: Sequence[int]) -> None:
+        self.in_channels = generator_in_channels(generator)
+        self.layers = tuple(layers)
+        self._meta = copy.deepcopy(generator).to("meta")
+        self._cache: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+
+    def at(self, size: tuple[int, int]) -> list[tuple[int, int, int]]:
+        """(channels, height, width) of each feature map for an input of `size` (height, width)."""
+        if size not in self._cache:
+            feats = self._meta(torch.empty(1, self.in_channels, *size, device="meta"), self.layers)
+            self._cache[size] = [(int(f.shape[1]), int(f.shape[2]), int(f.shape[3])) for f in feats]
+        return self._cache[size]
+
+    def channels(self) -> list[int]:
+        """Each feature map's channels (the same at every input size)."""
+        return [c for c, _, _ in self.at((16, 16))]
 
 
 def generator_in_channels(generator: nn.Module) -> int:
