@@ -4,6 +4,7 @@ with checkpoints saved by the reference CycleGAN/pix2pix implementation."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from torch import nn
 
 from translate.errors import ConfigError
 from translate.nets.builders import build_discriminator, build_generator
-from translate.nets.norms import init_weights, load_state_dict_compat
+from translate.nets.norms import InstanceNorm2d, init_weights, load_state_dict_compat
 from translate.nets.registry import architecture, check_image_size, generator_choices
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
@@ -63,6 +64,39 @@ def test_instance_norm_has_no_params_or_buffers() -> None:
     sd = build_generator("resnet6", ngf=4, norm="instance").state_dict()
     assert not [k for k in sd if k.endswith(LEGACY)]
     assert "model.1.bias" in sd  # instance norm: convs keep their bias
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_instance_norm_of_a_channels_last_map_gives_pytorchs_values_in_nhwc(affine: bool) -> None:
+    torch.manual_seed(0)
+    norm = InstanceNorm2d(6, affine=affine)
+    if affine:
+        nn.init.normal_(norm.weight), nn.init.normal_(norm.bias)
+    x = torch.randn(2, 6, 5, 7) * 3 + 1
+    nhwc = x.contiguous(memory_format=torch.channels_last)
+    native = nn.functional.instance_norm(x, weight=norm.weight, bias=norm.bias, eps=norm.eps)
+    y = norm(nhwc)
+    assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+    torch.testing.assert_close(y, native, rtol=1e-5, atol=1e-5)
+    assert norm(x).is_contiguous()  # an NCHW map takes PyTorch's own path
+    half = norm(nhwc.bfloat16())
+    assert half.dtype == torch.bfloat16
+    torch.testing.assert_close(half.float(), native, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("name", ["resnet9", "unet128"])
+def test_channels_last_generators_stay_channels_last(name: str) -> None:
+    """Every conv of a channels-last generator reads an NHWC map (PyTorch's instance norm returned NCHW,
+    so the convs after the first norm ran in NCHW)."""
+    g = build_generator(name, ngf=4, norm="instance").to(memory_format=torch.channels_last)
+    layouts = []
+    for m in g.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            m.register_forward_hook(
+                lambda _, args, out: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last))
+            )
+    g(torch.randn(1, 3, 128, 128).contiguous(memory_format=torch.channels_last))
+    assert len(layouts) > 10 and all(layouts), layouts
 
 
 def test_unet_dropout_only_in_inner_blocks() -> None:
@@ -162,3 +196,27 @@ def test_reference_checkpoint_reproduces_output(filename: str) -> None:
         out = net(io["input"])
     assert out.shape == io["output"].shape
     assert (out - io["output"]).abs().max() < 1e-4
+
+
+@pytest.mark.skipif(
+    not (shutil.which("g++") or shutil.which("clang++")), reason="torch.compile on a CPU needs a C++ compiler"
+)
+def test_antialiased_upsample_compiles_and_gives_eager_values_and_gradients() -> None:
+    """CUT's generator failed under --compile networks: the compiled replicate pad's backward (see
+    translate/nets/resnet.py, replicate_border)."""
+    from translate.nets.resnet import Upsample
+
+    torch.manual_seed(0)
+    up, conv = Upsample(4), nn.Conv2d(4, 2, 3, padding=1)
+    x = torch.randn(1, 4, 6, 5)
+
+    def grads(fn):
+        leaf = x.clone().requires_grad_()
+        y = fn(leaf)
+        (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+        return y.detach(), leaf.grad
+
+    eager = grads(lambda t: conv(up(t)))
+    compiled = grads(torch.compile(lambda t: conv(up(t))))
+    for found, expected in zip(compiled, eager, strict=True):
+        torch.testing.assert_close(found, expected, rtol=1e-5, atol=1e-5)

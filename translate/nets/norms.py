@@ -22,6 +22,26 @@ LEGACY_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 NormFactory = Callable[[int], nn.Module]
 
 
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """`nn.InstanceNorm2d` that keeps a channels-last map channels-last. PyTorch computes instance norm as the
+    batch norm of an (1, N*C, H, W) view, which copies an NHWC map to NCHW and returns it so: every conv
+    after a norm then ran on an NCHW input, and `--channels-last` was NHWC up to the first norm only.
+    Here an NHWC map is normalised in place of layout, with the same statistics (biased variance over
+    each image's channel, `eps` inside the root), in fp32 like the native kernels; other maps take the
+    native path. No new parameters or buffers: state-dict keys stay the reference's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nhwc = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        if not nhwc or self.track_running_stats:
+            return super().forward(x)
+        wide = x.float()
+        var, mean = torch.var_mean(wide, dim=(2, 3), keepdim=True, correction=0)
+        y = (wide - mean) * torch.rsqrt(var + self.eps)
+        if self.affine:
+            y = y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        return y.to(x.dtype)
+
+
 def norm_layer(kind: str, affine: bool = False) -> NormFactory:
     """Map a norm name to a `channels -> module` factory.
 
@@ -30,7 +50,7 @@ def norm_layer(kind: str, affine: bool = False) -> NormFactory:
     so Sequential indices, and thus state_dict keys, stay the same as with a real norm.
     """
     if kind == "instance":
-        return functools.partial(nn.InstanceNorm2d, affine=affine, track_running_stats=False)
+        return functools.partial(InstanceNorm2d, affine=affine, track_running_stats=False)
     if kind == "batch":
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
     if kind == "none":

@@ -41,6 +41,17 @@ def pad_in_own_dtype(x: torch.Tensor, padding: tuple[int, ...], mode: str) -> to
     return F.pad(x, padding, mode=mode)
 
 
+def replicate_border(x: torch.Tensor) -> torch.Tensor:
+    """Replicate-pad one pixel on every side: `F.pad(x, (1, 1, 1, 1), "replicate")`'s values. Under
+    `torch.compile` it is written as two concatenations, because there the meta kernel of
+    `replication_pad2d_backward` predicts strides that the CPU kernel does not return (torch 2.14: CUT's
+    generator failed to compile with "expected ... stride 1==256"); eager keeps PyTorch's own kernel."""
+    if torch.compiler.is_compiling():
+        x = torch.cat([x[:, :, :1], x, x[:, :, -1:]], dim=2)
+        return torch.cat([x[:, :, :, :1], x, x[:, :, :, -1:]], dim=3)
+    return pad_in_own_dtype(x, (1, 1, 1, 1), "replicate")
+
+
 class ReflectionPad2d(nn.ReflectionPad2d):
     """`nn.ReflectionPad2d` that pads in its input's dtype (`pad_in_own_dtype`). No parameters, so the
     state_dict keys and module indices stay the reference's."""
@@ -77,7 +88,7 @@ class Upsample(nn.Module):
         self.register_buffer("filt", binomial_filter(4)[None, None].repeat(channels, 1, 1, 1) * 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = pad_in_own_dtype(x, (1, 1, 1, 1), "replicate")
+        x = replicate_border(x)
         return F.conv_transpose2d(x, self.filt, stride=2, padding=2, groups=x.shape[1])[:, :, 1:-1, 1:-1]
 
 
