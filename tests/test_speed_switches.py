@@ -154,6 +154,22 @@ def test_compiled_step_gives_the_losses_of_the_eager_step():
     assert_same_training(step_losses("cyclegan", "cpu", steps=2, compile="networks"), plain)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (shutil.which("g++") or shutil.which("clang++")), reason="torch.compile on a CPU needs a C++ compiler"
+)
+def test_discogan_trains_compiled_in_bf16_with_alternating_updates(tmp_path):
+    """DiscoGAN's updates alternate (D on one batch, G on the next), so its four networks need more
+    compiled variants than dynamo's default limit of 8; past it the G step's backward failed."""
+    a = write_domain(tmp_path / "a", 4, 64, seed=1)
+    b = write_domain(tmp_path / "b", 4, 64, seed=2)
+    options = tiny("discogan", steps=3, update_interval=2)
+    train(
+        "discogan", tmp_path / "run", "--a", a, "--b", b, *options, "--compile", "networks", "--mixed-precision", "bf16"
+    )
+    assert (tmp_path / "run" / "models").is_dir()
+
+
 def test_channels_last_auto_is_for_gpus_and_networks_without_instance_norm():
     from translate.config import CycleGANConfig, Pix2PixConfig, SRResNetConfig
     from translate.engine.speed import use_channels_last

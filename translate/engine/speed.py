@@ -34,8 +34,23 @@ def prepare_for_speed(net: nn.Module, config: TrainConfig, device: torch.device)
     if use_channels_last(config, device):
         net = net.to(memory_format=torch.channels_last)
     if config.compile != "off":
+        allow_compiled_variants()
         net.compile()
     return net
+
+
+# Compiled variants one training run may need: every network shares one compiled frame (Accelerate's
+# forward wrapper), and each network shape, grad mode and requires-grad pattern is one entry of its cache.
+# DiscoGAN's alternating updates need more than dynamo's default of 8; past it dynamo ran the rest eagerly
+# next to compiled graphs, and its bf16 backward failed ("modified by an inplace operation").
+COMPILED_VARIANTS = 64
+
+
+def allow_compiled_variants() -> None:
+    """Raise dynamo's per-frame recompile limit to COMPILED_VARIANTS (never lower it)."""
+    import torch._dynamo.config
+
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILED_VARIANTS)
 
 
 def to_memory_format(batch: dict[str, Any], channels_last: bool) -> dict[str, Any]:
