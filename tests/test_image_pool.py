@@ -82,3 +82,23 @@ def test_a_pool_of_size_zero_passes_images_through_without_drawing():
     batch = images(1, 2)
     assert pool.query(batch, pool.draw(2)) is batch
     assert torch.equal(pool.generator.get_state(), before)
+
+
+def test_channels_last_images_come_back_channels_last_with_the_same_values():
+    def run(layout: torch.memory_format, resumed_from: dict | None = None) -> list[torch.Tensor]:
+        pool = ImagePool(2, seed=0)
+        if resumed_from is not None:
+            pool.load_state_dict(resumed_from)
+        batches = [torch.rand(2, 3, 4, 5, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+        return [pool.query(b.contiguous(memory_format=layout), pool.draw(2)) for b in batches]
+
+    for plain, nhwc in zip(run(torch.contiguous_format), run(torch.channels_last), strict=True):
+        assert plain.is_contiguous() and nhwc.is_contiguous(memory_format=torch.channels_last)
+        assert not nhwc.is_contiguous()
+        torch.testing.assert_close(nhwc, plain, rtol=0, atol=0)
+    filled = ImagePool(2, seed=0)
+    filled.query(torch.rand(2, 3, 4, 5), filled.draw(2))
+    state = filled.state_dict()
+    for plain, nhwc in zip(run(torch.contiguous_format, state), run(torch.channels_last, state), strict=True):
+        assert nhwc.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(nhwc, plain, rtol=0, atol=0)

@@ -170,14 +170,19 @@ def test_discogan_trains_compiled_in_bf16_with_alternating_updates(tmp_path):
     assert (tmp_path / "run" / "models").is_dir()
 
 
-def test_channels_last_auto_is_for_gpus_and_networks_without_instance_norm():
+def test_channels_last_auto_is_for_gpus_without_instance_norm_and_compiled_cpus_with_it():
     from translate.config import CycleGANConfig, Pix2PixConfig, SRResNetConfig
     from translate.engine.speed import use_channels_last
 
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     assert use_channels_last(Pix2PixConfig(data="x"), gpu) and not use_channels_last(Pix2PixConfig(data="x"), cpu)
     assert use_channels_last(SRResNetConfig(hr="x"), gpu)
-    assert not use_channels_last(CycleGANConfig(a="x", b="x"), gpu)  # instance norm: slower in NHWC
+    assert not use_channels_last(SRResNetConfig(hr="x", compile="networks"), cpu)
+    assert not use_channels_last(Pix2PixConfig(data="x", compile="networks"), cpu)  # batch norm
+    assert not use_channels_last(CycleGANConfig(a="x", b="x"), gpu)
+    assert not use_channels_last(CycleGANConfig(a="x", b="x"), cpu)  # eager NHWC is slower on a CPU
+    assert use_channels_last(CycleGANConfig(a="x", b="x", compile="networks"), cpu)
+    assert not use_channels_last(CycleGANConfig(a="x", b="x", compile="networks", channels_last="off"), cpu)
     assert use_channels_last(CycleGANConfig(a="x", b="x", channels_last="on"), cpu)
     assert not use_channels_last(Pix2PixConfig(data="x", channels_last="off"), gpu)
 

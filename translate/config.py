@@ -119,7 +119,8 @@ class TrainConfig:
     channels_last: str = option(
         "auto",
         "Channels-last (NHWC) memory format for the networks and batches: auto = on a GPU for networks without "
-        "instance norm (faster there), else off (slower: docs/BENCHMARKS.md). The same maths either way.",
+        "instance norm, on a CPU for compiled networks with instance norm (faster there), else off (slower: "
+        "docs/BENCHMARKS.md). The same maths either way (dropout draws its masks in memory order).",
         ON_OFF_AUTO,
     )
     compile: str = option(

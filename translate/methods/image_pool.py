@@ -10,6 +10,13 @@ from translate.methods.host_random import coin, index_below
 _USE_STORED, _READ, _WRITE = range(3)
 
 
+def memory_format_of(images: torch.Tensor) -> torch.memory_format:
+    """Channels-last for an NHWC batch, else contiguous: the pool hands images back in the layout they came
+    in (an NCHW buffer made a channels-last run's discriminator see NCHW fakes, and recompile for them)."""
+    nhwc = images.dim() == 4 and images.is_contiguous(memory_format=torch.channels_last) and not images.is_contiguous()
+    return torch.channels_last if nhwc else torch.contiguous_format
+
+
 class ImagePool:
     """Keeps up to `size` past fakes; each query returns, per image, the new fake or (half the time,
     once full) a stored one that the new fake replaces.
@@ -58,7 +65,7 @@ class ImagePool:
             stored = self.buffer.index_select(0, choices[i, _READ : _READ + 1])
             out.append(torch.where(choices[i, _USE_STORED].bool(), stored, image))
             self.buffer.index_copy_(0, choices[i, _WRITE : _WRITE + 1], image.to(self.buffer.dtype))
-        return torch.cat(out)
+        return torch.cat(out).contiguous(memory_format=memory_format_of(images))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         state = {"generator": self.generator.get_state()}
