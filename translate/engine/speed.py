@@ -54,7 +54,7 @@ COMPILED_VARIANTS = 64
 
 def allow_compiled_variants() -> None:
     """Raise dynamo's per-frame recompile limit to COMPILED_VARIANTS (never lower it)."""
-    import torch._dynamo.config
+    import torch._dynamo.config  # lazy: dynamo is loaded only for runs that compile
 
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILED_VARIANTS)
 

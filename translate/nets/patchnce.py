@@ -62,7 +62,6 @@ class PatchSampleMLP(nn.Module):
         ]
 
 
-@torch.no_grad()
 class EncoderShapes:
     """The shapes of `generator(x, layers)`'s feature maps, worked out on the meta device from a weightless
     copy of the generator (no arithmetic, no batch-norm statistic moves; the copy is made once), cached per
@@ -75,6 +74,7 @@ class EncoderShapes:
         self._meta = copy.deepcopy(generator).to("meta")
         self._cache: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
 
+    @torch.no_grad()
     def at(self, size: tuple[int, int]) -> list[tuple[int, int, int]]:
         """(channels, height, width) of each feature map for an input of `size` (height, width)."""
         if size not in self._cache:
