@@ -21,9 +21,9 @@ def use_channels_last(config: TrainConfig, device: torch.device) -> bool:
     """`--channels-last auto`, as measured (docs/BENCHMARKS.md): on a GPU, for networks without instance
     norm (pix2pix's batch norm 1.29x faster on an H200; CycleGAN slower, when PyTorch's instance norm still
     returned NCHW: to be measured again); on a CPU, for compiled networks with instance norm, which
-    `translate.nets.norms.InstanceNorm2d` keeps NHWC (CycleGAN compiled: 1.05-1.08x in fp32 on AVX-512 and
-    AMX CPUs, 1.06-1.09x in bf16 with AMX, even in bf16 with AVX-512 BF16). Eager NHWC is slower on a CPU, and so is
-    oneDNN's batch norm in NHWC."""
+    `translate.nets.norms.InstanceNorm2d` keeps NHWC (CycleGAN compiled: 1.06-1.08x in fp32, 1.06-1.09x in
+    bf16 with AMX, no difference in bf16 with AVX-512 BF16 alone). Eager NHWC is slower on a CPU, and so are
+    batch-norm networks in NHWC."""
     if config.channels_last == "auto":
         instance_norm = getattr(config, "norm", None) == "instance"
         if device.type == "cuda":
