@@ -5,16 +5,10 @@ from __future__ import annotations
 import torch
 
 from translate.methods.host_random import coin, index_below
+from translate.nets.norms import is_channels_last
 
 # The columns of a row of `ImagePool.draw`: return the stored image?, slot read, slot written.
 _USE_STORED, _READ, _WRITE = range(3)
-
-
-def memory_format_of(images: torch.Tensor) -> torch.memory_format:
-    """Channels-last for an NHWC batch, else contiguous: the pool hands images back in the layout they came
-    in (an NCHW buffer made a channels-last run's discriminator see NCHW fakes, and recompile for them)."""
-    nhwc = images.dim() == 4 and images.is_contiguous(memory_format=torch.channels_last) and not images.is_contiguous()
-    return torch.channels_last if nhwc else torch.contiguous_format
 
 
 class ImagePool:
@@ -65,7 +59,9 @@ class ImagePool:
             stored = self.buffer.index_select(0, choices[i, _READ : _READ + 1])
             out.append(torch.where(choices[i, _USE_STORED].bool(), stored, image))
             self.buffer.index_copy_(0, choices[i, _WRITE : _WRITE + 1], image.to(self.buffer.dtype))
-        return torch.cat(out).contiguous(memory_format=memory_format_of(images))
+        # in the layout they came in: the buffer is NCHW, and NCHW fakes made a channels-last D recompile
+        layout = torch.channels_last if is_channels_last(images) else torch.contiguous_format
+        return torch.cat(out).contiguous(memory_format=layout)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         state = {"generator": self.generator.get_state()}

@@ -22,6 +22,11 @@ LEGACY_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 NormFactory = Callable[[int], nn.Module]
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether a 4-d map is laid out NHWC (and not also NCHW, as maps with one channel or one pixel are)."""
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
 class InstanceNorm2d(nn.InstanceNorm2d):
     """`nn.InstanceNorm2d` that keeps a channels-last map channels-last. PyTorch computes instance norm as the
     batch norm of an (1, N*C, H, W) view, which copies an NHWC map to NCHW and returns it so: every conv
@@ -31,8 +36,7 @@ class InstanceNorm2d(nn.InstanceNorm2d):
     native path. No new parameters or buffers: state-dict keys stay the reference's."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nhwc = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-        if not nhwc or self.track_running_stats:
+        if not is_channels_last(x) or self.track_running_stats:
             return super().forward(x)
         wide = x.float()
         var, mean = torch.var_mean(wide, dim=(2, 3), keepdim=True, correction=0)
