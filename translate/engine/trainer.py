@@ -411,7 +411,7 @@ class Trainer:
             return None
         return bf16_cpu_tip(
             "--mixed-precision bf16",
-            "CycleGAN at 128 px trained at 1.9-2x the fp32 reference code's speed with AVX-512 BF16, 3.2x with AMX, "
+            "CycleGAN at 128 px trained at 1.85-2x the fp32 reference code's speed with AVX-512 BF16, 3.2x with AMX, "
             "3.5x adding --compile networks; docs/BENCHMARKS.md",
         )
 
